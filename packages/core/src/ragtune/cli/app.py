@@ -1,0 +1,80 @@
+"""The `ragtune` command group: global options and how errors reach the user."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from ragtune import __version__
+from ragtune.errors import RagtuneError
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    """Options every subcommand sees (as `ctx.obj`)."""
+
+    debug: bool
+    quiet: bool
+
+    @property
+    def progress(self) -> bool:
+        """Whether to show progress bars."""
+        return not self.quiet
+
+
+class _ErrorReportingGroup(click.Group):
+    """Reports user errors as one line (exit 1); tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            if isinstance(error, RagtuneError):
+                click.echo(f"error: {error}", err=True)
+            else:
+                click.echo(
+                    f"error: unexpected {error.__class__.__name__}: {error} "
+                    "(run `ragtune --debug ...` for the traceback)",
+                    err=True,
+                )
+            ctx.exit(1)
+
+
+class _LowercaseLevel(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+@click.group(cls=_ErrorReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ragtune")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+    """ragtune: give a small LLM a memory of your corpus, with no retrieval at answer time.
+
+    A memory lives in a workspace folder; each command reads it and writes its own files.
+    Settings come from WORKSPACE/memory.yaml and KEY=VALUE overrides (like chunking.size=300).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LowercaseLevel())
+    root = logging.getLogger("ragtune")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
+    root.propagate = False
+    ctx.obj = CliOptions(debug=debug, quiet=quiet)
+
+
+def main() -> None:
+    """Run the `ragtune` command."""
+    from ragtune.cli import ingest  # noqa: F401  (registers the subcommand)
+
+    cli(prog_name="ragtune")

@@ -1,0 +1,55 @@
+"""`ragtune ingest`: read a corpus into a workspace's documents and text units."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ragtune.cli.app import CliOptions, cli
+from ragtune.config import load_config, set_value
+from ragtune.corpus.loading import CORPUS_FORMATS
+from ragtune.workspace import Workspace
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    help="A folder of .txt/.md files, a JSONL file or a LoCoMo JSON file "
+    "(default: corpus.path of memory.yaml).",
+)
+@click.option(
+    "--format",
+    "corpus_format",
+    type=click.Choice(CORPUS_FORMATS),
+    help="The corpus format (default: auto, from the path).",
+)
+@click.pass_obj
+def ingest(
+    options: CliOptions,
+    workspace: Path,
+    overrides: tuple[str, ...],
+    corpus: Path | None,
+    corpus_format: str | None,
+) -> None:
+    """Read a corpus into WORKSPACE: documents.parquet and text_units.parquet.
+
+    Documents are cut into text units of chunking.size tokens (default 500) overlapping by
+    chunking.overlap (default 100), counted with the model's tokenizer.
+    """
+    from ragtune.ingest import ingest as run_ingest
+
+    space = Workspace.at(workspace, create=True)
+    config = load_config(space.config_path, overrides)
+    if corpus is not None:
+        set_value(config, "corpus.path", str(corpus), where="--corpus")
+    if corpus_format is not None:
+        set_value(config, "corpus.format", corpus_format, where="--format")
+    report = run_ingest(space, config, progress=options.progress)
+    click.echo(
+        f"ingested {report.documents} documents into {report.text_units} text units "
+        f"({report.tokens} tokens) in {report.seconds:.1f} s -> {space.root}"
+    )

@@ -1,0 +1,207 @@
+"""The memory's configuration: `memory.yaml` in the workspace, plus `key=value` overrides.
+
+Each section is a dataclass whose fields carry their help text (as in TRL's configs). Settings
+come from the defaults, then `memory.yaml`, then overrides like ``chunking.size=300``; every
+value is checked against its field's type, and unknown keys are refused with the known ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ragtune.corpus.chunking import check_chunking
+from ragtune.errors import ConfigError
+from ragtune.fileio import atomic_write_text
+from ragtune.llm.specs import ModelSpec
+
+
+@dataclass
+class CorpusConfig:
+    """Where the memory's documents come from."""
+
+    path: str | None = field(
+        default=None, metadata={"help": "The corpus: a folder of .txt/.md files, a JSONL file "
+                                        "or a LoCoMo JSON file."}
+    )
+    format: Literal["auto", "text", "jsonl", "locomo"] = field(
+        default="auto", metadata={"help": "The corpus format; auto detects it from the path."}
+    )
+
+
+@dataclass
+class ChunkingConfig:
+    """How documents are cut into text units."""
+
+    size: int = field(default=500, metadata={"help": "Tokens per text unit at most."})
+    overlap: int = field(default=100, metadata={"help": "Tokens shared by consecutive units at most."})
+    tokenizer: str | None = field(
+        default=None, metadata={"help": "Model spec whose tokenizer counts tokens; default `model`."}
+    )
+
+
+@dataclass
+class MemoryConfig:
+    """Everything that builds one memory."""
+
+    model: str = field(
+        default="embedded", metadata={"help": "The model to tune: embedded or hf:<repo-or-path>."}
+    )
+    teacher: str = field(
+        default="embedded",
+        metadata={"help": "The model that extracts and synthesizes: embedded, hf:... or "
+                          "openai:<model>@<base_url>."},
+    )
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+
+    def validate(self) -> None:
+        """Check values that depend on each other.
+
+        Raises:
+            ConfigError: a value is out of range or a model spec is malformed.
+        """
+        for spec in (self.model, self.teacher, self.chunking.tokenizer):
+            if spec is not None:
+                ModelSpec.parse(spec)
+        check_chunking(self.chunking.size, self.chunking.overlap)
+
+    @property
+    def chunking_tokenizer(self) -> str:
+        """The model spec whose tokenizer chunking uses."""
+        return self.chunking.tokenizer or self.model
+
+
+def setting_names(section: type[Any] = MemoryConfig, prefix: str = "") -> list[str]:
+    """The dotted names of every setting (``chunking.size``, ...)."""
+    names = []
+    for item in dataclasses.fields(section):
+        kind = _field_type(section, item.name)
+        if dataclasses.is_dataclass(kind):
+            names += setting_names(typing.cast(type[Any], kind), f"{prefix}{item.name}.")
+        else:
+            names.append(prefix + item.name)
+    return names
+
+
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> MemoryConfig:
+    """The configuration from defaults, then the YAML file at `path` (if it exists), then
+    `overrides` (``key=value`` strings with dotted keys).
+
+    Raises:
+        ConfigError: the file is not valid YAML, or a key or value is invalid.
+    """
+    config = MemoryConfig()
+    if path is not None and path.is_file():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"invalid YAML ({error})", path=path) from None
+        if not isinstance(data, dict):
+            raise ConfigError("must be a mapping of settings", path=path)
+        _apply_mapping(config, data, "", str(path))
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {override!r} is not key=value (like chunking.size=300)")
+        set_value(config, key.strip(), raw)
+    config.validate()
+    return config
+
+
+def save_config(config: MemoryConfig, path: Path) -> None:
+    """Write `config` to `path` as YAML, atomically."""
+    text = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False, allow_unicode=True)
+    atomic_write_text(path, "# ragtune memory configuration (written by ragtune)\n" + text)
+
+
+def set_value(config: MemoryConfig, dotted: str, text: str, *, where: str = "command line") -> None:
+    """Set the setting `dotted` of `config` from `text` (read as YAML, except for text settings).
+
+    Raises:
+        ConfigError: the key is unknown or the value has the wrong type.
+    """
+    target: Any = config
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        target = _child(target, part, dotted, where)
+    name = parts[-1]
+    kind = _known_field(target, name, dotted, where)
+    if dataclasses.is_dataclass(kind):
+        raise ConfigError(f"{dotted!r} is a section; set one of its keys, like {dotted}.<key>=...")
+    setattr(target, name, _convert(text, kind, dotted, where, from_text=True))
+
+
+def _apply_mapping(target: Any, data: dict[Any, Any], prefix: str, where: str) -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        kind = _known_field(target, str(key), dotted, where)
+        if dataclasses.is_dataclass(kind):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted!r} must be a mapping of settings", path=where)
+            _apply_mapping(getattr(target, str(key)), value, f"{dotted}.", where)
+        else:
+            setattr(target, str(key), _convert(value, kind, dotted, where, from_text=False))
+
+
+def _child(target: Any, name: str, dotted: str, where: str) -> Any:
+    kind = _known_field(target, name, dotted, where)
+    if not dataclasses.is_dataclass(kind):
+        raise ConfigError(f"unknown setting {dotted!r}", path=where)
+    return getattr(target, name)
+
+
+def _known_field(target: Any, name: str, dotted: str, where: str) -> Any:
+    if name not in {f.name for f in dataclasses.fields(target)}:
+        known = ", ".join(setting_names())
+        raise ConfigError(f"unknown setting {dotted!r} (known: {known})", path=where)
+    return _field_type(type(target), name)
+
+
+def _field_type(section: type[Any], name: str) -> Any:
+    return typing.get_type_hints(section)[name]
+
+
+def _convert(raw: Any, kind: Any, dotted: str, where: str, *, from_text: bool) -> Any:
+    """`raw` as a value of type `kind`; with `from_text`, `raw` is text to read as YAML first."""
+    options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    text = raw if from_text else None
+    try:
+        value = yaml.safe_load(raw) if from_text else raw
+    except yaml.YAMLError:
+        value = raw
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if option is str and text is not None:
+            return text
+        if option is str and isinstance(value, str):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if option is bool and isinstance(value, bool):
+            return value
+        if typing.get_origin(option) is Literal and value in typing.get_args(option):
+            return value
+    raise ConfigError(f"{dotted} must be {_describe(options)}, got {raw!r}", path=where)
+
+
+def _describe(options: tuple[Any, ...]) -> str:
+    words = []
+    for option in options:
+        if typing.get_origin(option) is Literal:
+            words.append("one of " + ", ".join(map(str, typing.get_args(option))))
+        elif option is type(None):
+            words.append("empty")
+        else:
+            words.append({int: "an integer", float: "a number", bool: "true or false", str: "text"}
+                         .get(option, str(option)))
+    return " or ".join(words)

@@ -1,0 +1,49 @@
+"""Errors that ragtune reports to its users in their words.
+
+Every error a user can cause (bad input, a missing model, a bad setting) is a `RagtuneError`;
+the CLI prints it as one line and exits non-zero without a traceback unless `--debug`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RagtuneError(Exception):
+    """An error caused by input, settings or environment, reported as one clear line.
+
+    Args:
+        message: What is wrong, in the user's words.
+        path: The file the problem is in, if any.
+        location: Where in that file: ``"line 7"``, ``"record 2 (conv-41)"``.
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, location: str = "") -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.location = location
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.path, self.location) if part)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class CorpusError(RagtuneError):
+    """A corpus file or record cannot be read as a document."""
+
+
+class ConfigError(RagtuneError):
+    """A setting in `memory.yaml` or on the command line is unknown or invalid."""
+
+
+class ModelNotAvailableError(RagtuneError):
+    """A model, or a package it needs, is not installed; the message says how to install it."""
+
+
+class BackendError(RagtuneError):
+    """A model backend failed to answer (server error, context overflow, ...)."""
+
+
+class StructuredOutputError(BackendError):
+    """The model's answer did not match the requested JSON schema, even after repair attempts."""

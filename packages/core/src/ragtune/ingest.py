@@ -1,0 +1,62 @@
+"""The ingest stage: corpus → `documents.parquet` and `text_units.parquet`."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragtune.config import MemoryConfig, save_config
+from ragtune.corpus import chunk_documents, load_corpus, write_documents, write_text_units
+from ragtune.errors import ConfigError
+from ragtune.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest produced."""
+
+    documents: int
+    text_units: int
+    tokens: int
+    seconds: float
+
+
+def ingest(workspace: Workspace, config: MemoryConfig, *, progress: bool = True) -> IngestReport:
+    """Read the corpus named by `config.corpus`, chunk it and write the workspace's tables.
+
+    The tables are written atomically and `memory.yaml` last, so an interrupted ingest leaves
+    the previous tables and configuration in place.
+
+    Raises:
+        CorpusError: the corpus or one of its files or records is bad.
+        ConfigError: no corpus path is set, or a setting is invalid.
+        ModelNotAvailableError: the chunking tokenizer's model is not installed.
+    """
+    from ragtune.llm.tokenizer import load_tokenizer
+
+    started = time.perf_counter()
+    config.validate()
+    if not config.corpus.path:
+        raise ConfigError("no corpus given; pass --corpus PATH (or set corpus.path)")
+    corpus = Path(config.corpus.path).expanduser().resolve()
+    documents = load_corpus(corpus, config.corpus.format, progress=progress)
+    tokenizer = load_tokenizer(config.chunking_tokenizer)
+    units = chunk_documents(
+        documents,
+        tokenizer,
+        size=config.chunking.size,
+        overlap=config.chunking.overlap,
+        progress=progress,
+    )
+    write_text_units(workspace.text_units_path, units)
+    write_documents(workspace.documents_path, documents, units)
+    corpus_config = dataclasses.replace(config.corpus, path=str(corpus))
+    save_config(dataclasses.replace(config, corpus=corpus_config), workspace.config_path)
+    return IngestReport(
+        documents=len(documents),
+        text_units=len(units),
+        tokens=sum(unit.n_tokens for unit in units),
+        seconds=time.perf_counter() - started,
+    )

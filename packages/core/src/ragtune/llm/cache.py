@@ -1,0 +1,170 @@
+"""`CachedChatBackend`: an on-disk (SQLite) response cache in front of any `ChatBackend`.
+
+Keys are a hash of the backend's fingerprint, the messages, the decoding parameters and the JSON
+schema, so re-running a stage with unchanged inputs makes zero model calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ragtune.llm.base import require_valid
+from ragtune.hashing import canonical_json, content_hash
+from ragtune.llm.types import (
+    BackendStats,
+    ChatBackend,
+    ChatRequest,
+    ChatResponse,
+    GenerationParams,
+    Message,
+    TokenUsage,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+class CachedChatBackend:
+    """A `ChatBackend` that answers repeated requests from a SQLite file.
+
+    Args:
+        backend: The backend that answers what the cache does not hold.
+        path: The SQLite file (a workspace's `cache/llm.sqlite`); created if missing.
+
+    Attributes:
+        hits: Requests answered from the cache so far.
+        misses: Requests passed to `backend` so far.
+    """
+
+    def __init__(self, backend: ChatBackend, path: str | Path) -> None:
+        self.backend = backend
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        with self._db:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+
+    @property
+    def model_name(self) -> str:
+        """The wrapped backend's model name."""
+        return self.backend.model_name
+
+    @property
+    def fingerprint(self) -> str:
+        """The wrapped backend's fingerprint."""
+        return self.backend.fingerprint
+
+    @property
+    def stats(self) -> BackendStats:
+        """The wrapped backend's stats: what the model really did (cache hits excluded)."""
+        return self.backend.stats
+
+    def close(self) -> None:
+        """Close the SQLite file."""
+        self._db.close()
+
+    def key(self, request: ChatRequest) -> str:
+        """The cache key of `request` for this backend."""
+        return content_hash(
+            canonical_json(
+                {
+                    "model": self.backend.fingerprint,
+                    "messages": [dict(m) for m in request.messages],
+                    "params": dataclasses.asdict(request.params),
+                    "schema": request.json_schema,
+                }
+            ),
+            length=64,
+        )
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        params: GenerationParams | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> ChatResponse:
+        """Answer one chat, from the cache if it holds the answer; see `ChatBackend.chat`."""
+        request = ChatRequest(messages, params or GenerationParams(), json_schema)
+        return require_valid(self.chat_batch([request])[0])
+
+    def chat_batch(
+        self, requests: Sequence[ChatRequest], *, progress: bool = False
+    ) -> list[ChatResponse]:
+        """Answer many chats: cached ones from the file, the rest from the backend."""
+        keys = [self.key(request) for request in requests]
+        found = self._lookup(keys)
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        answers = self.backend.chat_batch([requests[i] for i in missing], progress=progress)
+        self._store([(keys[i], requests[i], answer) for i, answer in zip(missing, answers, strict=True)])
+        with self._lock:
+            self.hits += len(requests) - len(missing)
+            self.misses += len(missing)
+        fresh = dict(zip(missing, answers, strict=True))
+        return [fresh[i] if i in fresh else found[key] for i, key in enumerate(keys)]
+
+    def _lookup(self, keys: list[str]) -> dict[str, ChatResponse]:
+        found: dict[str, ChatResponse] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
+                ).fetchall()
+                for key, text in rows:
+                    found[key] = _response_from_json(text)
+        return found
+
+    def _store(self, entries: list[tuple[str, ChatRequest, ChatResponse]]) -> None:
+        if not entries:
+            return
+        rows = [
+            (
+                key,
+                answer.model,
+                canonical_json(
+                    {
+                        "messages": [dict(m) for m in request.messages],
+                        "params": dataclasses.asdict(request.params),
+                        "schema": request.json_schema,
+                    }
+                ),
+                _response_to_json(answer),
+                time.time(),
+            )
+            for key, request, answer in entries
+        ]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _response_to_json(response: ChatResponse) -> str:
+    record = dataclasses.asdict(response)
+    record.pop("cached")
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _response_from_json(text: str) -> ChatResponse:
+    record = json.loads(text)
+    usage = TokenUsage(**record.pop("usage"))
+    return ChatResponse(usage=usage, cached=True, **record)

@@ -1,0 +1,232 @@
+"""`TransformersBackend`: a local Hugging Face causal LM answering chats, batched."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragtune.errors import BackendError, ModelNotAvailableError
+from ragtune.hashing import canonical_json, content_hash
+from ragtune.llm.base import BaseChatBackend, Completion
+from ragtune.llm.types import ChatRequest, GenerationParams, Message
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+# Used only for models whose tokenizer has no chat template (base models).
+PLAIN_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] | capitalize }}: {{ message['content'] }}"
+    "\n\n{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+class TransformersBackend(BaseChatBackend):
+    """A local causal LM (any `AutoModelForCausalLM`) behind the `ChatBackend` protocol.
+
+    Requests are grouped by decoding parameters, sorted by length and generated in left-padded
+    batches. Greedy when `temperature` is 0, sampled otherwise (seeded by `seed`).
+
+    Args:
+        model: A model folder or a Hugging Face repo id (downloaded only if not cached).
+        name: The model name to report; default the folder name or repo id.
+        device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ...
+        dtype: ``"auto"`` (bfloat16 on CUDA, float32 on CPU) or a torch dtype name.
+        batch_size: The most requests generated together.
+        fingerprint: Cache identity of the weights; default derived from the model files.
+        structured_retries: See `BaseChatBackend`.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        name: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        fingerprint: str | None = None,
+        structured_retries: int = 2,
+    ) -> None:
+        super().__init__(structured_retries=structured_retries)
+        import torch
+
+        self.source = str(model)
+        self.batch_size = batch_size
+        self.device = torch.device(_pick_device(device))
+        self.model, self.tokenizer = _load(self.source, self.device, _pick_dtype(dtype, self.device))
+        self._name = name or (Path(self.source).name if Path(self.source).is_dir() else self.source)
+        self._fingerprint = fingerprint or _model_fingerprint(self.source)
+
+    @property
+    def model_name(self) -> str:
+        """The model's name, as reported in responses."""
+        return self._name
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the model and its weights, for response cache keys."""
+        return self._fingerprint
+
+    @property
+    def context_window(self) -> int | None:
+        """The most tokens (prompt plus answer) the model attends to, if its config says."""
+        value = getattr(self.model.config, "max_position_embeddings", None)
+        return int(value) if value else None
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        """The prompt text the model sees for `messages`, chat template applied."""
+        rendered = self.tokenizer.apply_chat_template(
+            [dict(m) for m in messages], add_generation_prompt=True, tokenize=False
+        )
+        return str(rendered)
+
+    def _complete(self, requests: Sequence[ChatRequest], *, progress: bool) -> list[Completion]:
+        from ragtune.progress import progress_bar
+
+        prompts = [self.render_prompt(r.messages) for r in requests]
+        lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        groups: dict[GenerationParams, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            self._check_fits(lengths[index], request.params.max_tokens)
+            groups[request.params].append(index)
+        batches = []
+        for params, indices in groups.items():
+            indices.sort(key=lambda i: -lengths[i])
+            for start in range(0, len(indices), self.batch_size):
+                batches.append((params, indices[start : start + self.batch_size]))
+        results: list[Completion | None] = [None] * len(requests)
+        for params, indices in progress_bar(
+            batches, desc="generating", unit="batch", enabled=progress and len(batches) > 1
+        ):
+            completions = self._generate([prompts[i] for i in indices], params)
+            for index, completion in zip(indices, completions, strict=True):
+                results[index] = completion
+        return [result for result in results if result is not None]
+
+    def _check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
+        window = self.context_window
+        if window is not None and prompt_tokens + max_tokens > window:
+            raise BackendError(
+                f"a prompt of {prompt_tokens} tokens plus max_tokens={max_tokens} exceeds the "
+                f"{window}-token context window of {self.model_name}"
+            )
+
+    def _generate(self, prompts: list[str], params: GenerationParams) -> list[Completion]:
+        import torch
+
+        inputs = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(self.device)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        extra: dict[str, Any] = {}
+        if params.stop:
+            extra = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer}
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, generation_config=self._generation_config(params), **extra
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        return [
+            self._completion(row, int(used), params)
+            for row, used in zip(new_tokens, prompt_tokens, strict=True)
+        ]
+
+    def _generation_config(self, params: GenerationParams) -> Any:
+        config = copy.deepcopy(self.model.generation_config)
+        sampling = params.temperature > 0
+        config.do_sample = sampling
+        config.max_new_tokens = params.max_tokens
+        config.temperature = params.temperature if sampling else None
+        config.top_p = params.top_p if sampling else None
+        config.top_k = None
+        config.pad_token_id = self.tokenizer.pad_token_id
+        if config.eos_token_id is None:
+            config.eos_token_id = self.tokenizer.eos_token_id
+        return config
+
+    def _completion(self, row: torch.Tensor, prompt_tokens: int, params: GenerationParams) -> Completion:
+        eos = self.model.generation_config.eos_token_id
+        # Rows that finished early are padded; padding ends an answer like end-of-sequence.
+        candidates = [*(eos if isinstance(eos, list) else [eos])]
+        candidates += [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id]
+        eos_ids = {token for token in candidates if token is not None}
+        tokens = row.tolist()
+        ended = next((i for i, token in enumerate(tokens) if token in eos_ids), None)
+        if ended is not None:
+            tokens = tokens[:ended]
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        stops = [text.find(stop) for stop in params.stop if stop in text]
+        if stops:
+            text = text[: min(stops)]
+        finished = ended is not None or bool(stops) or len(tokens) < params.max_tokens
+        return Completion(
+            text=text.strip(),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(tokens) + (1 if ended is not None else 0),
+            finish_reason="stop" if finished else "length",
+        )
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    value = getattr(torch, dtype, None)
+    if not isinstance(value, torch.dtype):
+        raise BackendError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    return value
+
+
+def _load(source: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except OSError as error:
+        hint = (
+            "no model folder there"
+            if not Path(source).is_dir()
+            else "the folder holds no complete model"
+        )
+        raise ModelNotAvailableError(
+            f"cannot load the model {source!r}: {hint}, and it is not in the Hugging Face cache "
+            f"(the hub is only contacted when it can be reached) ({error.__class__.__name__})"
+        ) from None
+    model.to(device).eval()
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        logger.warning("%s has no chat template; using a plain 'Role: text' template", source)
+        tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
+    return model, tokenizer
+
+
+def _model_fingerprint(source: str) -> str:
+    """The folder's config plus its weight files' names, sizes and times; else the repo id."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return f"hf:{source}"
+    parts = [(folder / "config.json").read_text(encoding="utf-8")] if (folder / "config.json").is_file() else []
+    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        stat = path.stat()
+        parts.append(canonical_json([path.name, stat.st_size, stat.st_mtime_ns]))
+    return f"hf:{folder.resolve()}#{content_hash(*parts)}"
