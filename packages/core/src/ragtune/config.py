@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from ragtune.corpus.chunking import check_chunking
-from ragtune.errors import ConfigError
+from ragtune.errors import ConfigError, yaml_error_summary
 from ragtune.fileio import atomic_write_text
 from ragtune.llm.specs import ModelSpec
 
@@ -27,8 +27,10 @@ class CorpusConfig:
     """Where the memory's documents come from."""
 
     path: str | None = field(
-        default=None, metadata={"help": "The corpus: a folder of .txt/.md files, a JSONL file "
-                                        "or a LoCoMo JSON file."}
+        default=None,
+        metadata={
+            "help": "The corpus: a folder of .txt/.md files, a JSONL file or a LoCoMo JSON file."
+        },
     )
     format: Literal["auto", "text", "jsonl", "locomo"] = field(
         default="auto", metadata={"help": "The corpus format; auto detects it from the path."}
@@ -40,9 +42,12 @@ class ChunkingConfig:
     """How documents are cut into text units."""
 
     size: int = field(default=500, metadata={"help": "Tokens per text unit at most."})
-    overlap: int = field(default=100, metadata={"help": "Tokens shared by consecutive units at most."})
+    overlap: int = field(
+        default=100, metadata={"help": "Tokens shared by consecutive units at most."}
+    )
     tokenizer: str | None = field(
-        default=None, metadata={"help": "Model spec whose tokenizer counts tokens; default `model`."}
+        default=None,
+        metadata={"help": "Model spec whose tokenizer counts tokens; default `model`."},
     )
 
 
@@ -55,8 +60,10 @@ class MemoryConfig:
     )
     teacher: str = field(
         default="embedded",
-        metadata={"help": "The model that extracts and synthesizes: embedded, hf:... or "
-                          "openai:<model>@<base_url>."},
+        metadata={
+            "help": "The model that extracts and synthesizes: embedded, hf:... or "
+            "openai:<model>@<base_url>."
+        },
     )
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
@@ -90,7 +97,9 @@ def setting_names(section: type[Any] = MemoryConfig, prefix: str = "") -> list[s
     return names
 
 
-def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> MemoryConfig:
+def load_config(
+    path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> MemoryConfig:
     """The configuration from defaults, then the YAML file at `path` (if it exists), then
     `overrides` (``key=value`` strings with dotted keys).
 
@@ -102,7 +111,8 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:
-            raise ConfigError(f"invalid YAML ({error})", path=path) from None
+            problem, where = yaml_error_summary(error)
+            raise ConfigError(f"invalid YAML ({problem})", path=path, location=where) from None
         if not isinstance(data, dict):
             raise ConfigError("must be a mapping of settings", path=path)
         _apply_mapping(config, data, "", str(path))
@@ -202,6 +212,9 @@ def _describe(options: tuple[Any, ...]) -> str:
         elif option is type(None):
             words.append("empty")
         else:
-            words.append({int: "an integer", float: "a number", bool: "true or false", str: "text"}
-                         .get(option, str(option)))
+            words.append(
+                {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(
+                    option, str(option)
+                )
+            )
     return " or ".join(words)

@@ -47,3 +47,12 @@ class BackendError(RagtuneError):
 
 class StructuredOutputError(BackendError):
     """The model's answer did not match the requested JSON schema, even after repair attempts."""
+
+
+def yaml_error_summary(error: Exception, *, first_line: int = 1) -> tuple[str, str]:
+    """One-line problem and location (``"line 3"``) of a PyYAML error, whose own text spans
+    several lines. `first_line` is the file line where the parsed YAML text begins."""
+    problem = getattr(error, "problem", None) or error.__class__.__name__
+    mark = getattr(error, "problem_mark", None)
+    location = f"line {mark.line + first_line}" if mark is not None else ""
+    return str(problem), location

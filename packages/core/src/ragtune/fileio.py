@@ -25,7 +25,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         tmp.chmod(0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual mode
-        os.replace(tmp, target)
+        tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -50,7 +50,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
         yield tmp
         tmp.chmod(0o777 & ~_umask())
         try:
-            os.rename(tmp, target)
+            tmp.rename(target)
         except OSError:
             if not target.is_dir():
                 raise

@@ -16,11 +16,14 @@ def progress_bar(
     unit: str = "it",
     enabled: bool = True,
 ) -> Iterator[T]:
-    """Iterate over `items`, showing a progress bar on stderr when `enabled`."""
+    """Iterate over `items`, showing a progress bar on stderr when `enabled` and stderr is a
+    terminal (redirected output stays free of carriage-return noise)."""
     if not enabled:
         yield from items
         return
     from tqdm.auto import tqdm
 
-    with tqdm(items, desc=desc, total=total, unit=unit, dynamic_ncols=True, leave=False) as bar:
+    with tqdm(
+        items, desc=desc, total=total, unit=unit, dynamic_ncols=True, leave=False, disable=None
+    ) as bar:
         yield from bar

@@ -30,8 +30,12 @@ class _ErrorReportingGroup(click.Group):
     """Reports user errors as one line (exit 1); tracebacks only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
         try:
-            return super().invoke(ctx)
+            # Warnings go through tqdm, so they print on their own line above a progress bar.
+            with logging_redirect_tqdm(loggers=[logging.getLogger("ragtune")]):
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as error:

@@ -44,12 +44,13 @@ def chunk_document(
     check_chunking(size, overlap)
     text = document.text
     spans = [span for span in tokenizer.token_spans(text) if span[1] > span[0]]
-    breaks = _break_after(text, spans)
-    units: list[TextUnit] = []
-    for first, last in _windows(breaks, size, overlap):
-        start_char, end_char = spans[first][0], spans[last - 1][1]
-        units.append(_unit(document, len(units), start_char, end_char, last - first))
-    return units
+    windows = _windows(_break_after(text, spans), size, overlap)
+    return [
+        _unit(document, index, start_char, end_char, n_tokens)
+        for index, (start_char, end_char, n_tokens) in enumerate(
+            _content_ranges(text, spans, windows)
+        )
+    ]
 
 
 def chunk_documents(
@@ -98,11 +99,35 @@ def _windows(breaks: list[bool], size: int, overlap: int) -> list[tuple[int, int
     return windows
 
 
-def _unit(document: Document, index: int, start_char: int, end_char: int, n_tokens: int) -> TextUnit:
-    # Byte-level BPE tokens carry their leading space; a unit starts at its first word.
-    raw = document.text[start_char:end_char]
-    start_char += len(raw) - len(raw.lstrip())
-    end_char -= len(raw) - len(raw.rstrip())
+def _content_ranges(
+    text: str, spans: list[tuple[int, int]], windows: list[tuple[int, int]]
+) -> list[tuple[int, int, int]]:
+    """`(start_char, end_char, n_tokens)` of each window without the whitespace at its edges
+    (byte-level BPE tokens carry their leading space), in order; a window that adds nothing to
+    the one before it is dropped, and one that contains the one before it replaces it."""
+    ranges: list[tuple[int, int, int]] = []
+    for first, last in windows:
+        while first < last and text[spans[first][0] : spans[first][1]].isspace():
+            first += 1
+        while last > first and text[spans[last - 1][0] : spans[last - 1][1]].isspace():
+            last -= 1
+        if first == last:
+            continue
+        raw_start, raw_end = spans[first][0], spans[last - 1][1]
+        raw = text[raw_start:raw_end]
+        start = raw_start + len(raw) - len(raw.lstrip())
+        end = raw_end - (len(raw) - len(raw.rstrip()))
+        if ranges and end <= ranges[-1][1]:
+            continue
+        if ranges and start <= ranges[-1][0]:
+            ranges.pop()
+        ranges.append((start, end, last - first))
+    return ranges
+
+
+def _unit(
+    document: Document, index: int, start_char: int, end_char: int, n_tokens: int
+) -> TextUnit:
     text = document.text[start_char:end_char]
     turns = [t for t in document.turns if t.start < end_char and t.end > start_char]
     return TextUnit(

@@ -39,23 +39,23 @@ def load_jsonl(path: Path) -> Iterator[Document]:
 def _document(record: dict[str, object], path: Path, where: str, number: int) -> Document:
     body = record.pop("text", None)
     if not isinstance(body, str):
-        problem = "has no \"text\" field" if body is None else "has a non-string \"text\" field"
+        problem = 'has no "text" field' if body is None else 'has a non-string "text" field'
         raise CorpusError(f"record {problem}", path=path, location=where)
     if not body.strip():
-        raise CorpusError("record has an empty \"text\"", path=path, location=where)
+        raise CorpusError('record has an empty "text"', path=path, location=where)
     record_id = record.pop("id", None)
     if record_id is not None and not isinstance(record_id, str | int):
-        raise CorpusError("\"id\" must be a string or an integer", path=path, location=where)
+        raise CorpusError('"id" must be a string or an integer', path=path, location=where)
     title = record.pop("title", None)
     if title is not None and not isinstance(title, str):
-        raise CorpusError("\"title\" must be a string", path=path, location=where)
+        raise CorpusError('"title" must be a string', path=path, location=where)
     timestamp = None
     raw_timestamp = record.pop("timestamp", None)
     if raw_timestamp is not None:
         try:
             timestamp = normalize_timestamp(raw_timestamp)
         except ValueError as error:
-            raise CorpusError(f"\"timestamp\": {error}", path=path, location=where) from None
+            raise CorpusError(f'"timestamp": {error}', path=path, location=where) from None
     key = str(record_id) if record_id is not None else f"line-{number}"
     source = f"{path.name}#{key}"
     text = body.strip()

@@ -44,7 +44,7 @@ def detect_format(path: Path) -> CorpusFormat:
         if looks_like_locomo(data):
             return "locomo"
         raise CorpusError(
-            "JSON file is not a LoCoMo conversation list; use JSONL (one {\"text\": ...} per "
+            'JSON file is not a LoCoMo conversation list; use JSONL (one {"text": ...} per '
             "line) for other records",
             path=path,
         )
@@ -79,9 +79,7 @@ def load_corpus(
     if chosen == "text":
         files = list_text_files(path)
         if not files:
-            raise CorpusError(
-                f"empty corpus: no {', '.join(TEXT_SUFFIXES)} files found", path=path
-            )
+            raise CorpusError(f"empty corpus: no {', '.join(TEXT_SUFFIXES)} files found", path=path)
         total = len(files)
         documents = load_text_files(path, files)
     elif path.is_dir():
@@ -90,7 +88,9 @@ def load_corpus(
         documents = load_jsonl(path)
     else:
         documents = load_locomo(path)
-    loaded = list(progress_bar(documents, desc="reading", total=total, unit="doc", enabled=progress))
+    loaded = list(
+        progress_bar(documents, desc="reading", total=total, unit="doc", enabled=progress)
+    )
     if not loaded:
         raise CorpusError("empty corpus: no documents with text", path=path)
     return _unique(loaded, path)

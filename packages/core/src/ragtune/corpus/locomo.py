@@ -56,23 +56,25 @@ def _sessions(record: Any, path: Path, number: int) -> Iterator[Document]:
     sample_id = record.get("sample_id")
     where = f"record {number}" + (f" ({sample_id})" if isinstance(sample_id, str) else "")
     if not isinstance(sample_id, str) or not sample_id:
-        raise CorpusError("has no \"sample_id\"", path=path, location=where)
+        raise CorpusError('has no "sample_id"', path=path, location=where)
     conversation = record.get("conversation")
     if not isinstance(conversation, dict):
-        raise CorpusError("has no \"conversation\" object", path=path, location=where)
+        raise CorpusError('has no "conversation" object', path=path, location=where)
     speakers = [conversation.get("speaker_a"), conversation.get("speaker_b")]
     for key, name in zip(("speaker_a", "speaker_b"), speakers, strict=True):
         if not isinstance(name, str) or not name:
             raise CorpusError(f"conversation has no {key!r}", path=path, location=where)
-    numbers = sorted(
-        int(m.group(1)) for key in conversation if (m := _SESSION_KEY.fullmatch(key))
-    )
+    numbers = sorted(int(m.group(1)) for key in conversation if (m := _SESSION_KEY.fullmatch(key)))
     if not numbers:
-        raise CorpusError("conversation has no sessions (session_1, ...)", path=path, location=where)
+        raise CorpusError(
+            "conversation has no sessions (session_1, ...)", path=path, location=where
+        )
     for session in numbers:
         turns = conversation[f"session_{session}"]
         if not isinstance(turns, list):
-            raise CorpusError(f"session_{session} is not a list of turns", path=path, location=where)
+            raise CorpusError(
+                f"session_{session} is not a list of turns", path=path, location=where
+            )
         if turns:
             yield _session_document(conversation, session, turns, sample_id, speakers, path, where)
 
@@ -112,7 +114,9 @@ def _session_document(
         caption = raw.get("blip_caption")
         if isinstance(caption, str) and caption.strip():
             line += f" [shares an image: {caption.strip()}]"
-        turns.append(Turn(id=raw["dia_id"], speaker=raw["speaker"], start=offset, end=offset + len(line)))
+        turns.append(
+            Turn(id=raw["dia_id"], speaker=raw["speaker"], start=offset, end=offset + len(line))
+        )
         lines.append(line)
         offset += len(line) + 1
     text = "\n".join(lines)

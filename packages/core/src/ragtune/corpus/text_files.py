@@ -12,7 +12,7 @@ import yaml
 
 from ragtune.corpus.reading import normalize_timestamp, read_text_file
 from ragtune.corpus.types import Document
-from ragtune.errors import CorpusError
+from ragtune.errors import CorpusError, yaml_error_summary
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +69,11 @@ def _split_front_matter(raw: str, path: Path) -> tuple[dict[str, Any], str]:
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 2}" if mark is not None else ""
-        raise CorpusError(f"invalid front matter YAML ({error})", path=path, location=where) from None
+        # The front matter starts on line 2, after the opening ---.
+        problem, where = yaml_error_summary(error, first_line=2)
+        raise CorpusError(
+            f"invalid front matter YAML ({problem})", path=path, location=where
+        ) from None
     if not isinstance(meta, dict):
         raise CorpusError("front matter must be a YAML mapping (key: value lines)", path=path)
     return {str(key): value for key, value in meta.items()}, raw[match.end() :]

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ragtune.llm.base import require_valid
 from ragtune.hashing import canonical_json, content_hash
+from ragtune.llm.base import require_valid
 from ragtune.llm.types import (
     BackendStats,
     ChatBackend,
@@ -112,14 +112,20 @@ class CachedChatBackend:
         """Answer many chats: cached ones from the file, the rest from the backend."""
         keys = [self.key(request) for request in requests]
         found = self._lookup(keys)
-        missing = [i for i, key in enumerate(keys) if key not in found]
-        answers = self.backend.chat_batch([requests[i] for i in missing], progress=progress)
-        self._store([(keys[i], requests[i], answer) for i, answer in zip(missing, answers, strict=True)])
-        with self._lock:
-            self.hits += len(requests) - len(missing)
-            self.misses += len(missing)
+        # Each distinct missing request goes to the model once, however often the batch holds it.
+        missing: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            if key not in found:
+                missing.setdefault(key, index)
+        answers = self.backend.chat_batch(
+            [requests[i] for i in missing.values()], progress=progress
+        )
         fresh = dict(zip(missing, answers, strict=True))
-        return [fresh[i] if i in fresh else found[key] for i, key in enumerate(keys)]
+        self._store([(key, requests[missing[key]], answer) for key, answer in fresh.items()])
+        with self._lock:
+            self.hits += len(requests) - len(fresh)
+            self.misses += len(fresh)
+        return [fresh.get(key) or found[key] for key in keys]
 
     def _lookup(self, keys: list[str]) -> dict[str, ChatResponse]:
         found: dict[str, ChatResponse] = {}

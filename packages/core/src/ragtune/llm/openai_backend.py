@@ -51,7 +51,9 @@ class OpenAIBackend(BaseChatBackend):
         import httpx
 
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.max_retries = max_retries
@@ -110,7 +112,13 @@ class OpenAIBackend(BaseChatBackend):
                 f"{self.fingerprint}: the server refused the request ({response.status_code}): "
                 f"{_server_message(response)}"
             )
-        return _completion(response.json(), self.fingerprint)
+        try:
+            payload = response.json()
+        except ValueError:
+            raise BackendError(
+                f"{self.fingerprint}: the server's answer is not JSON: {response.text[:200]!r}"
+            ) from None
+        return _completion(payload, self.fingerprint)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         params = request.params

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ragtune.errors import BackendError
-from ragtune.llm.types import ChatBackend, ChatRequest, GenerationParams, Message
+from ragtune.llm.types import ChatBackend, ChatRequest, GenerationParams, Message, Role
 
 logger = logging.getLogger(__name__)
 
@@ -126,19 +126,26 @@ def parse_chat_request(body: Any) -> ChatRequest:
     except (TypeError, ValueError) as error:
         raise RequestError(f"invalid generation parameter: {error}") from None
     return ChatRequest(
-        [_message(m, i) for i, m in enumerate(messages)], params, _schema(body.get("response_format"))
+        [_message(m, i) for i, m in enumerate(messages)],
+        params,
+        _schema(body.get("response_format")),
     )
 
 
 def _message(raw: Any, index: int) -> Message:
-    if not isinstance(raw, dict) or raw.get("role") not in ("system", "user", "assistant", "developer"):
+    if not isinstance(raw, dict) or raw.get("role") not in (
+        "system",
+        "user",
+        "assistant",
+        "developer",
+    ):
         raise RequestError(f"messages[{index}] must have a role system, user or assistant")
     content = raw.get("content")
     if isinstance(content, list):  # content parts: keep the text ones
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     if not isinstance(content, str):
         raise RequestError(f"messages[{index}] must have text content")
-    role = "system" if raw["role"] == "developer" else raw["role"]
+    role: Role = "system" if raw["role"] == "developer" else raw["role"]
     return Message(role=role, content=content)
 
 

@@ -76,7 +76,9 @@ def local_model_source(spec: str | ModelSpec) -> str:
         return str(ensure_embedded_model().path)
     if parsed.kind == "hf":
         return parsed.name
-    raise ConfigError(f"{parsed} is a remote endpoint; a local model (embedded or hf:...) is needed")
+    raise ConfigError(
+        f"{parsed} is a remote endpoint; a local model (embedded or hf:...) is needed"
+    )
 
 
 def load_backend(

@@ -13,11 +13,40 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 def schema_instruction(schema: Mapping[str, Any]) -> str:
-    """The instruction that asks a model for a JSON value matching `schema`."""
+    """The instruction that asks a model for a JSON value matching `schema`.
+
+    It shows the answer's shape with placeholders (field descriptions, enum choices) rather than
+    the schema itself: small local models fill in a shape reliably but tend to echo a schema
+    back. Endpoints that enforce schemas natively receive the schema itself instead.
+    """
+    example = json.dumps(schema_example(schema), ensure_ascii=False)
     return (
-        "Reply with only a JSON value that matches this JSON schema, with no other text:\n"
-        + json.dumps(schema, ensure_ascii=False)
+        f"Answer in JSON like {example}, replacing the placeholder values. "
+        "Reply with the JSON only."
     )
+
+
+def schema_example(schema: Mapping[str, Any]) -> Any:
+    """A placeholder value with the shape `schema` describes (for prompts, not for validity)."""
+    if schema.get("enum"):
+        return "|".join(str(choice) for choice in schema["enum"])
+    if "const" in schema:
+        return schema["const"]
+    for combined in ("anyOf", "oneOf", "allOf"):
+        if schema.get(combined):
+            return schema_example(schema[combined][0])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties", {})
+        return {name: schema_example(sub) for name, sub in properties.items()}
+    if kind == "array":
+        items = schema.get("items")
+        return [schema_example(items)] if isinstance(items, Mapping) else []
+    if kind == "string" or kind is None:
+        return f"<{schema['description']}>" if schema.get("description") else "..."
+    return {"integer": 0, "number": 0.0, "boolean": True, "null": None}.get(str(kind), "...")
 
 
 def with_schema_instruction(

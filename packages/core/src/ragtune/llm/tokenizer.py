@@ -46,7 +46,7 @@ def load_tokenizer(spec: str) -> ModelTokenizer:
 
     try:
         return ModelTokenizer(AutoTokenizer.from_pretrained(source))
-    except OSError:
+    except (OSError, ValueError):  # transformers 5 raises ValueError for empty folders
         raise ModelNotAvailableError(
             f"cannot load the tokenizer of {spec!r}: no such local folder, and it is not in the "
             "Hugging Face cache"

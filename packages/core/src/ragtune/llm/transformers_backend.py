@@ -59,7 +59,9 @@ class TransformersBackend(BaseChatBackend):
         self.source = str(model)
         self.batch_size = batch_size
         self.device = torch.device(_pick_device(device))
-        self.model, self.tokenizer = _load(self.source, self.device, _pick_dtype(dtype, self.device))
+        self.model, self.tokenizer = _load(
+            self.source, self.device, _pick_dtype(dtype, self.device)
+        )
         self._name = name or (Path(self.source).name if Path(self.source).is_dir() else self.source)
         self._fingerprint = fingerprint or _model_fingerprint(self.source)
 
@@ -152,25 +154,31 @@ class TransformersBackend(BaseChatBackend):
             config.eos_token_id = self.tokenizer.eos_token_id
         return config
 
-    def _completion(self, row: torch.Tensor, prompt_tokens: int, params: GenerationParams) -> Completion:
+    def _completion(
+        self, row: torch.Tensor, prompt_tokens: int, params: GenerationParams
+    ) -> Completion:
         eos = self.model.generation_config.eos_token_id
-        # Rows that finished early are padded; padding ends an answer like end-of-sequence.
-        candidates = [*(eos if isinstance(eos, list) else [eos])]
-        candidates += [self.tokenizer.eos_token_id, self.tokenizer.pad_token_id]
-        eos_ids = {token for token in candidates if token is not None}
+        eos_ids = {*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id}
+        eos_ids.discard(None)
         tokens = row.tolist()
-        ended = next((i for i, token in enumerate(tokens) if token in eos_ids), None)
+        # A row that finished before the others is padded; padding ends it like end-of-sequence.
+        ended = next(
+            (i for i, t in enumerate(tokens) if t in eos_ids or t == self.tokenizer.pad_token_id),
+            None,
+        )
         if ended is not None:
             tokens = tokens[:ended]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         stops = [text.find(stop) for stop in params.stop if stop in text]
         if stops:
             text = text[: min(stops)]
+        # The end-of-sequence token counts as generated, padding after a stop string does not.
+        generated_eos = ended is not None and not stops and row[ended].item() in eos_ids
         finished = ended is not None or bool(stops) or len(tokens) < params.max_tokens
         return Completion(
             text=text.strip(),
             prompt_tokens=prompt_tokens,
-            completion_tokens=len(tokens) + (1 if ended is not None else 0),
+            completion_tokens=len(tokens) + int(generated_eos),
             finish_reason="stop" if finished else "length",
         )
 
@@ -200,7 +208,7 @@ def _load(source: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, A
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # transformers 5 raises ValueError for empty folders
         hint = (
             "no model folder there"
             if not Path(source).is_dir()
@@ -225,7 +233,11 @@ def _model_fingerprint(source: str) -> str:
     folder = Path(source)
     if not folder.is_dir():
         return f"hf:{source}"
-    parts = [(folder / "config.json").read_text(encoding="utf-8")] if (folder / "config.json").is_file() else []
+    parts = (
+        [(folder / "config.json").read_text(encoding="utf-8")]
+        if (folder / "config.json").is_file()
+        else []
+    )
     for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
         stat = path.stat()
         parts.append(canonical_json([path.name, stat.st_size, stat.st_mtime_ns]))

@@ -1,0 +1,321 @@
+"""memory.yaml and KEY=VALUE overrides: defaults, types, unknown keys and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ragtune.config import MemoryConfig, load_config, save_config, set_value, setting_names
+from ragtune.errors import ConfigError
+
+KNOWN = [
+    "model",
+    "teacher",
+    "corpus.path",
+    "corpus.format",
+    "chunking.size",
+    "chunking.overlap",
+    "chunking.tokenizer",
+]
+
+
+def config_error(path: Path | None = None, overrides: tuple[str, ...] = ()) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, overrides)
+    return str(caught.value)
+
+
+def write_yaml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults() -> None:
+    config = load_config()
+
+    assert config.model == "embedded"
+    assert config.teacher == "embedded"
+    assert config.chunking.size == 500
+    assert config.chunking.overlap == 100
+    assert config.chunking.tokenizer is None
+    assert config.chunking_tokenizer == "embedded"
+    assert config.corpus.path is None
+    assert config.corpus.format == "auto"
+
+
+def test_missing_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_config(tmp_path / "memory.yaml") == MemoryConfig()
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    assert load_config(write_yaml(tmp_path / "memory.yaml", "# nothing yet\n")) == MemoryConfig()
+
+
+def test_setting_names() -> None:
+    assert setting_names() == KNOWN
+
+
+def test_yaml_file_values(tmp_path: Path) -> None:
+    path = write_yaml(
+        tmp_path / "memory.yaml",
+        "model: hf:my/model\n"
+        "teacher: openai:gpt-4o-mini@http://localhost:8000/v1\n"
+        "corpus:\n  path: /data/notes\n  format: text\n"
+        "chunking:\n  size: 300\n  overlap: 50\n  tokenizer: hf:other/tok\n",
+    )
+
+    config = load_config(path)
+
+    assert config.model == "hf:my/model"
+    assert config.teacher == "openai:gpt-4o-mini@http://localhost:8000/v1"
+    assert config.corpus.path == "/data/notes"
+    assert config.corpus.format == "text"
+    assert config.chunking.size == 300
+    assert config.chunking.overlap == 50
+    assert config.chunking.tokenizer == "hf:other/tok"
+    assert config.chunking_tokenizer == "hf:other/tok"
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "chunking:\n  size: 300\n  overlap: 50\n")
+
+    config = load_config(path, ["chunking.size=400", "chunking.overlap = 20"])
+
+    assert config.chunking.size == 400
+    assert config.chunking.overlap == 20
+
+
+def test_override_integer_is_parsed_as_int() -> None:
+    config = load_config(overrides=["chunking.size=300"])
+
+    assert config.chunking.size == 300
+    assert type(config.chunking.size) is int
+
+
+@pytest.mark.parametrize("value", ["auto", "text", "jsonl", "locomo"])
+def test_override_corpus_format_in_the_literal(value: str) -> None:
+    assert load_config(overrides=[f"corpus.format={value}"]).corpus.format == value
+
+
+def test_override_corpus_format_outside_the_literal_is_refused() -> None:
+    message = config_error(overrides=("corpus.format=csv",))
+
+    assert "corpus.format must be one of auto, text, jsonl, locomo" in message
+    assert "'csv'" in message
+    assert "command line" in message
+
+
+def test_override_null_tokenizer_is_none(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "chunking:\n  tokenizer: hf:other/tok\n")
+
+    config = load_config(path, ["chunking.tokenizer=null"])
+
+    assert config.chunking.tokenizer is None
+    assert config.chunking_tokenizer == config.model
+
+
+def test_override_model_text_is_kept_verbatim() -> None:
+    # Read as YAML, this would be a mapping or lose its quotes; text settings keep the text.
+    spec = "openai:llama3.1:8b@http://localhost:11434/v1"
+
+    config = load_config(overrides=[f"model={spec}", "corpus.path=notes #1: 'x'"])
+
+    assert config.model == spec
+    assert config.corpus.path == "notes #1: 'x'"
+
+
+def test_override_value_with_equals_sign_keeps_the_rest() -> None:
+    config = load_config(overrides=["corpus.path=/data/a=b"])
+
+    assert config.corpus.path == "/data/a=b"
+
+
+def test_unknown_key_in_override_lists_known_settings() -> None:
+    message = config_error(overrides=("chunking.sise=300",))
+
+    assert "unknown setting 'chunking.sise'" in message
+    assert "command line" in message
+    assert "known: " + ", ".join(KNOWN) in message
+
+
+def test_unknown_section_in_override() -> None:
+    message = config_error(overrides=("retrieval.k=3",))
+
+    assert "unknown setting 'retrieval.k'" in message
+    assert "chunking.size" in message
+
+
+def test_dotted_key_under_a_plain_setting_is_unknown() -> None:
+    message = config_error(overrides=("model.name=x",))
+
+    assert "unknown setting 'model.name'" in message
+
+
+def test_unknown_key_in_file_lists_known_settings(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "chunking:\n  size: 300\n  stride: 10\n")
+
+    message = config_error(path)
+
+    assert str(path) in message
+    assert "unknown setting 'chunking.stride'" in message
+    assert "known: " + ", ".join(KNOWN) in message
+
+
+def test_wrong_type_in_override_names_the_key() -> None:
+    message = config_error(overrides=("chunking.size=big",))
+
+    assert "chunking.size must be an integer, got 'big'" in message
+
+
+def test_boolean_is_not_an_integer() -> None:
+    message = config_error(overrides=("chunking.overlap=true",))
+
+    assert "chunking.overlap must be an integer" in message
+
+
+def test_wrong_type_in_file_names_the_key_and_file(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "chunking:\n  size: 12.5\n")
+
+    message = config_error(path)
+
+    assert str(path) in message
+    assert "chunking.size must be an integer, got 12.5" in message
+
+
+def test_non_text_model_in_file_is_refused(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "model: [a, b]\n")
+
+    message = config_error(path)
+
+    assert str(path) in message
+    assert "model must be text" in message
+
+
+def test_null_for_a_required_setting_is_refused(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "chunking:\n  size: null\n")
+
+    message = config_error(path)
+
+    assert "chunking.size must be an integer" in message
+
+
+@pytest.mark.parametrize("override", ["chunking.size", "=300", "  =x", ""])
+def test_malformed_override_without_equals(override: str) -> None:
+    message = config_error(overrides=(override,))
+
+    assert f"override {override!r} is not key=value" in message
+    assert "chunking.size=300" in message
+
+
+def test_invalid_yaml_file_names_the_file(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "model: [embedded\n")
+
+    message = config_error(path)
+
+    assert message.startswith(f"{path}: line 2: invalid YAML")
+
+
+def test_invalid_yaml_file_error_is_one_line(tmp_path: Path) -> None:
+    """ConfigError is shown as one line by the CLI; PyYAML's multi-line text must not leak."""
+    path = write_yaml(tmp_path / "memory.yaml", "model: [embedded\n")
+
+    message = config_error(path)
+
+    assert message.splitlines() == [message]
+
+
+def test_yaml_file_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "- model\n- embedded\n")
+
+    message = config_error(path)
+
+    assert str(path) in message
+    assert "must be a mapping of settings" in message
+
+
+def test_section_set_as_scalar_in_file_is_refused(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "chunking: 300\n")
+
+    message = config_error(path)
+
+    assert str(path) in message
+    assert "'chunking' must be a mapping of settings" in message
+
+
+def test_section_set_as_scalar_in_override_is_refused() -> None:
+    message = config_error(overrides=("chunking=300",))
+
+    assert "'chunking' is a section" in message
+    assert "chunking.<key>=" in message
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (("chunking.overlap=500",), "chunking.overlap must be at least 0 and below"),
+        (("chunking.size=50", "chunking.overlap=50"), "below chunking.size (50), got 50"),
+        (("chunking.overlap=-1",), "chunking.overlap must be at least 0"),
+        (("chunking.size=0", "chunking.overlap=0"), "chunking.size must be at least 1 token"),
+    ],
+)
+def test_chunking_range_is_checked(overrides: tuple[str, ...], words: str) -> None:
+    assert words in config_error(overrides=overrides)
+
+
+def test_overlap_at_least_size_in_file_is_refused(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "chunking:\n  size: 100\n  overlap: 100\n")
+
+    assert "below chunking.size (100), got 100" in config_error(path)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["model=gpt-4", "teacher=openai:", "chunking.tokenizer=hf:", "model=llama:3b"],
+)
+def test_bad_model_spec_is_refused(override: str) -> None:
+    message = config_error(overrides=(override,))
+
+    assert "unknown model spec" in message
+    assert "embedded, hf:<repo-id-or-path> or openai:<model>@<base_url>" in message
+
+
+def test_set_value_names_where_the_value_came_from() -> None:
+    config = MemoryConfig()
+
+    with pytest.raises(ConfigError) as caught:
+        set_value(config, "corpus.format", "pdf", where="--format")
+
+    assert str(caught.value).startswith("--format: corpus.format must be one of")
+
+
+def test_save_then_load_roundtrip(tmp_path: Path) -> None:
+    config = load_config(
+        overrides=[
+            "model=hf:/models/tiny",
+            "teacher=openai:llama3.1:8b@http://localhost:11434/v1",
+            "corpus.path=/data/notes",
+            "corpus.format=jsonl",
+            "chunking.size=256",
+            "chunking.overlap=32",
+            "chunking.tokenizer=hf:/models/tok",
+        ]
+    )
+    path = tmp_path / "ws" / "memory.yaml"
+
+    save_config(config, path)
+
+    assert load_config(path) == config
+    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert saved["chunking"] == {"size": 256, "overlap": 32, "tokenizer": "hf:/models/tok"}
+    assert path.read_text(encoding="utf-8").startswith("# ragtune memory configuration")
+
+
+def test_save_then_load_roundtrip_of_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "memory.yaml"
+
+    save_config(MemoryConfig(), path)
+
+    assert load_config(path) == MemoryConfig()
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["chunking"]["tokenizer"] is None
