@@ -23,6 +23,7 @@ from ragtune.cli import cli
 from ragtune.cli import ingest as _register_ingest  # noqa: F401  (adds the subcommand to cli)
 from ragtune.corpus import read_documents, read_text_units
 from ragtune.errors import RagtuneError
+from support import minimal_locomo_record
 
 RAGTUNE = Path(sys.executable).parent / "ragtune"
 SUMMARY = re.compile(
@@ -307,23 +308,8 @@ def bad_front_matter(root: Path) -> tuple[Path, list[str]]:
     return corpus, [str(corpus / "n.md"), "invalid front matter YAML"]
 
 
-def locomo_record(sample_id: str = "conv-x") -> dict[str, object]:
-    return {
-        "sample_id": sample_id,
-        "conversation": {
-            "speaker_a": "Ann",
-            "speaker_b": "Bob",
-            "session_1_date_time": "9:00 am on 1 January, 2024",
-            "session_1": [
-                {"speaker": "Ann", "dia_id": "D1:1", "text": "Hi Bob."},
-                {"speaker": "Bob", "dia_id": "D1:2", "text": "Hi Ann."},
-            ],
-        },
-    }
-
-
 def locomo_without_sample_id(root: Path) -> tuple[Path, list[str]]:
-    record = locomo_record()
+    record = minimal_locomo_record()
     del record["sample_id"]
     corpus = root / "conv.json"
     corpus.write_text(json.dumps([record]), encoding="utf-8")
@@ -331,15 +317,15 @@ def locomo_without_sample_id(root: Path) -> tuple[Path, list[str]]:
 
 
 def locomo_bad_date(root: Path) -> tuple[Path, list[str]]:
-    record = locomo_record()
-    record["conversation"]["session_1_date_time"] = "2024-01-01"  # type: ignore[index]
+    record = minimal_locomo_record()
+    record["conversation"]["session_1_date_time"] = "2024-01-01"
     corpus = root / "conv.json"
-    corpus.write_text(json.dumps([locomo_record("conv-ok"), record]), encoding="utf-8")
+    corpus.write_text(json.dumps([minimal_locomo_record("conv-ok"), record]), encoding="utf-8")
     return corpus, [f"{corpus}: record 2 (conv-x):", "session_1_date_time '2024-01-01'"]
 
 
 def locomo_turn_without_dia_id(root: Path) -> tuple[Path, list[str]]:
-    record = locomo_record()
+    record = minimal_locomo_record()
     del record["conversation"]["session_1"][1]["dia_id"]  # type: ignore[index]
     corpus = root / "conv.json"
     corpus.write_text(json.dumps([record]), encoding="utf-8")

@@ -12,15 +12,7 @@ import pytest
 
 from ragtune.corpus import load_corpus
 from ragtune.errors import CorpusError, RagtuneError
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
+from support import minimal_locomo_record, write
 
 
 def corpus_error(path: Path, corpus_format: str = "auto", *, one_line: bool = True) -> str:
@@ -323,27 +315,6 @@ def test_front_matter_bad_date(tmp_path: Path) -> None:
 # --- LoCoMo ------------------------------------------------------------------------------------
 
 
-def minimal_record(sample_id: str = "conv-x") -> dict[str, Any]:
-    return {
-        "sample_id": sample_id,
-        "conversation": {
-            "speaker_a": "Ann",
-            "speaker_b": "Bob",
-            "session_1_date_time": "9:00 am on 1 January, 2024",
-            "session_1": [
-                {"speaker": "Ann", "dia_id": "D1:1", "text": "Hi Bob."},
-                {"speaker": "Bob", "dia_id": "D1:2", "text": "Hi Ann."},
-            ],
-            "session_2_date_time": "10:30 pm on 2 February, 2024",
-            "session_2": [
-                {"speaker": "Bob", "dia_id": "D2:1", "text": "Back again."},
-                {"speaker": "Ann", "dia_id": "D2:2", "text": "Welcome."},
-                {"speaker": "Bob", "dia_id": "D2:3", "text": "Thanks."},
-            ],
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def real_first_record(locomo_dev: Path) -> dict[str, Any]:
     record: dict[str, Any] = json.loads(locomo_dev.read_text(encoding="utf-8"))[0]
@@ -355,7 +326,7 @@ def write_locomo(path: Path, records: list[Any]) -> Path:
 
 
 def test_minimal_locomo_fixture_is_valid(tmp_path: Path) -> None:
-    corpus = write_locomo(tmp_path / "ok.json", [minimal_record()])
+    corpus = write_locomo(tmp_path / "ok.json", [minimal_locomo_record()])
 
     documents = load_corpus(corpus)
 
@@ -394,9 +365,9 @@ def test_locomo_record_missing_sample_id(tmp_path: Path, real_first_record: dict
 
 
 def test_locomo_record_missing_conversation(tmp_path: Path) -> None:
-    bad = minimal_record("conv-b")
+    bad = minimal_locomo_record("conv-b")
     del bad["conversation"]
-    corpus = write_locomo(tmp_path / "conv.json", [minimal_record("conv-a"), bad])
+    corpus = write_locomo(tmp_path / "conv.json", [minimal_locomo_record("conv-a"), bad])
 
     message = corpus_error(corpus, "locomo")
 
@@ -405,7 +376,7 @@ def test_locomo_record_missing_conversation(tmp_path: Path) -> None:
 
 
 def test_locomo_record_that_is_not_an_object(tmp_path: Path) -> None:
-    corpus = write_locomo(tmp_path / "conv.json", [minimal_record(), "oops"])
+    corpus = write_locomo(tmp_path / "conv.json", [minimal_locomo_record(), "oops"])
 
     message = corpus_error(corpus, "locomo")
 
@@ -425,7 +396,7 @@ def test_locomo_missing_speaker_a(tmp_path: Path, real_first_record: dict) -> No
 
 
 def test_locomo_conversation_without_sessions(tmp_path: Path) -> None:
-    bad = minimal_record()
+    bad = minimal_locomo_record()
     conversation = bad["conversation"]
     for key in [k for k in conversation if k.startswith("session_")]:
         del conversation[key]
@@ -438,7 +409,7 @@ def test_locomo_conversation_without_sessions(tmp_path: Path) -> None:
 
 
 def test_locomo_session_that_is_not_a_list(tmp_path: Path) -> None:
-    bad = minimal_record()
+    bad = minimal_locomo_record()
     bad["conversation"]["session_2"] = {"speaker": "Ann"}
     corpus = write_locomo(tmp_path / "conv.json", [bad])
 
@@ -460,9 +431,9 @@ def test_locomo_session_without_date_time(tmp_path: Path, real_first_record: dic
 
 
 def test_locomo_bad_date_format(tmp_path: Path) -> None:
-    bad = minimal_record()
+    bad = minimal_locomo_record()
     bad["conversation"]["session_2_date_time"] = "2024-02-02 22:30"
-    corpus = write_locomo(tmp_path / "conv.json", [minimal_record("conv-ok"), bad])
+    corpus = write_locomo(tmp_path / "conv.json", [minimal_locomo_record("conv-ok"), bad])
 
     message = corpus_error(corpus)
 
@@ -473,9 +444,9 @@ def test_locomo_bad_date_format(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("field", ["text", "speaker", "dia_id"])
 def test_locomo_turn_missing_a_field(tmp_path: Path, field: str) -> None:
-    bad = minimal_record()
+    bad = minimal_locomo_record()
     del bad["conversation"]["session_2"][2][field]
-    corpus = write_locomo(tmp_path / "conv.json", [minimal_record("conv-ok"), bad])
+    corpus = write_locomo(tmp_path / "conv.json", [minimal_locomo_record("conv-ok"), bad])
 
     message = corpus_error(corpus)
 
@@ -495,7 +466,7 @@ def test_locomo_real_record_turn_missing_text(tmp_path: Path, real_first_record:
 
 
 def test_locomo_turn_that_is_not_an_object(tmp_path: Path) -> None:
-    bad = minimal_record()
+    bad = minimal_locomo_record()
     bad["conversation"]["session_1"][1] = "Bob: Hi Ann."
     corpus = write_locomo(tmp_path / "conv.json", [bad])
 
@@ -506,7 +477,7 @@ def test_locomo_turn_that_is_not_an_object(tmp_path: Path) -> None:
 
 
 def test_locomo_with_no_turns_at_all_is_an_empty_corpus(tmp_path: Path) -> None:
-    bad = minimal_record()
+    bad = minimal_locomo_record()
     bad["conversation"]["session_1"] = []
     bad["conversation"]["session_2"] = []
     corpus = write_locomo(tmp_path / "conv.json", [bad])

@@ -14,16 +14,7 @@ from ragtune.corpus.jsonl import load_jsonl
 from ragtune.corpus.locomo import load_locomo, parse_locomo_date
 from ragtune.corpus.text_files import list_text_files, load_text_files
 from ragtune.errors import CorpusError
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    """Write `text` (UTF-8) or bytes to `path`, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
+from support import write
 
 
 def write_jsonl(path: Path, records: list[object]) -> Path:

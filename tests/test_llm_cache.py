@@ -11,16 +11,15 @@ import pytest
 
 from ragtune.errors import StructuredOutputError
 from ragtune.llm import (
-    BaseChatBackend,
     ChatBackend,
     ChatRequest,
-    Completion,
     GenerationParams,
     Message,
     load_backend,
 )
 from ragtune.llm.cache import CachedChatBackend
 from ragtune.llm.transformers_backend import TransformersBackend
+from support import ScriptedChatBackend
 
 PARAMS = GenerationParams(max_tokens=8)
 QUESTIONS = ["hi", "What did Caroline do?", "Where did Melanie paint a sunrise?", "x"]
@@ -37,26 +36,6 @@ def user(text: str) -> list[Message]:
 
 def requests_for(questions: Sequence[str], params: GenerationParams = PARAMS) -> list[ChatRequest]:
     return [ChatRequest(user(q), params) for q in questions]
-
-
-class ScriptedJSONBackend(BaseChatBackend):
-    """A scripted test double answering every request with one prepared JSON text (the random
-    tiny model cannot write valid JSON, so a parsed structured answer needs a script)."""
-
-    def __init__(self, answer: str) -> None:
-        super().__init__()
-        self.answer = answer
-
-    @property
-    def model_name(self) -> str:
-        return "scripted-json"
-
-    @property
-    def fingerprint(self) -> str:
-        return "scripted:json"
-
-    def _complete(self, requests: Sequence[ChatRequest], *, progress: bool) -> list[Completion]:
-        return [Completion(self.answer, 4, 2, "stop") for _ in requests]
 
 
 @pytest.fixture
@@ -248,12 +227,12 @@ def test_structured_failure_is_cached_with_its_error(new_tiny: Any, cache_file: 
 
 
 def test_structured_success_is_cached_with_its_parsed_value(tmp_path: Path) -> None:
-    inner = ScriptedJSONBackend('{"answer": "yes", "extra": [1, {"k": null}]}')
+    inner = ScriptedChatBackend('{"answer": "yes", "extra": [1, {"k": null}]}')
     cached = CachedChatBackend(inner, tmp_path / "llm.sqlite")
     first = cached.chat(user("q"), json_schema=SCHEMA)
     cached.close()
 
-    reopened = CachedChatBackend(ScriptedJSONBackend("not used"), tmp_path / "llm.sqlite")
+    reopened = CachedChatBackend(ScriptedChatBackend("not used"), tmp_path / "llm.sqlite")
     again = reopened.chat(user("q"), json_schema=SCHEMA)
 
     assert again.cached is True

@@ -11,7 +11,7 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,8 @@ import pytest
 
 from ragtune.errors import BackendError, StructuredOutputError
 from ragtune.llm import (
-    BaseChatBackend,
     ChatBackend,
     ChatRequest,
-    Completion,
     GenerationParams,
     Message,
 )
@@ -32,6 +30,7 @@ from ragtune.llm.openai_backend import DEFAULT_BASE_URL, OpenAIBackend
 from ragtune.llm.openai_server import OpenAICompatibleServer, RequestError, parse_chat_request
 from ragtune.llm.structured import schema_instruction
 from ragtune.llm.transformers_backend import TransformersBackend
+from support import ScriptedChatBackend
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -46,31 +45,6 @@ def user(text: str) -> list[Message]:
 
 
 # --- test doubles ----------------------------------------------------------------------------
-
-
-class RecordingScriptedBackend(BaseChatBackend):
-    """A scripted test double that records the `ChatRequest`s it is asked to complete and
-    answers each with the same prepared text. It enforces schemas natively, so what it records
-    is exactly what the server handed it (schema included, prompt unchanged)."""
-
-    native_json_schema = True
-
-    def __init__(self, answer: str) -> None:
-        super().__init__()
-        self.answer = answer
-        self.received: list[ChatRequest] = []
-
-    @property
-    def model_name(self) -> str:
-        return "scripted-recorder"
-
-    @property
-    def fingerprint(self) -> str:
-        return "scripted:recorder"
-
-    def _complete(self, requests: Sequence[ChatRequest], *, progress: bool) -> list[Completion]:
-        self.received.extend(requests)
-        return [Completion(self.answer, 7, 3, "stop") for _ in requests]
 
 
 Reply = tuple[int, Any]  # (status, JSON payload or raw text)
@@ -359,7 +333,7 @@ def test_parse_chat_request_maps_response_format_to_a_schema(
 
 
 def test_server_hands_response_format_schema_to_the_backend() -> None:
-    scripted = RecordingScriptedBackend('{"answer": "yes"}')
+    scripted = ScriptedChatBackend('{"answer": "yes"}', native=True)
     with OpenAICompatibleServer(scripted) as served:
         client = OpenAIBackend("any", served.base_url, api_key="", max_retries=0)
         response = client.chat(user("Is it?"), json_schema=SCHEMA)

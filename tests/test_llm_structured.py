@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,9 @@ import pytest
 
 from ragtune.errors import StructuredOutputError
 from ragtune.llm import (
-    BaseChatBackend,
     ChatBackend,
     ChatRequest,
     ChatResponse,
-    Completion,
     GenerationParams,
     Message,
     TokenUsage,
@@ -32,6 +29,7 @@ from ragtune.llm.structured import (
     with_schema_instruction,
 )
 from ragtune.llm.transformers_backend import TransformersBackend
+from support import ScriptedChatBackend
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -41,52 +39,6 @@ SCHEMA: dict[str, Any] = {
 VALID = '{"answer": "yes", "n": 42}'
 INVALID = '{"n": "many"}'  # no "answer", and "n" is not an integer
 NOT_JSON = "I think the answer is yes."
-
-
-class ScriptedChatBackend(BaseChatBackend):
-    """A scripted test double: `_complete` returns prepared answer texts instead of generating.
-
-    A random tiny model cannot write valid JSON, so the repair loop's success paths need a
-    backend whose answers are known in advance. Answers are scripted per request, keyed by the
-    content of the request's first message; each `_complete` call takes the next answer of each
-    request in it. Every batch it receives is recorded in `calls`.
-    """
-
-    def __init__(
-        self,
-        scripts: dict[str, list[str]],
-        *,
-        native: bool = False,
-        structured_retries: int = 2,
-    ) -> None:
-        super().__init__(structured_retries=structured_retries)
-        self.native_json_schema = native  # type: ignore[misc]
-        self._scripts = {key: list(answers) for key, answers in scripts.items()}
-        self.calls: list[list[ChatRequest]] = []
-
-    @property
-    def model_name(self) -> str:
-        return "scripted"
-
-    @property
-    def fingerprint(self) -> str:
-        return "scripted:test"
-
-    def _complete(self, requests: Sequence[ChatRequest], *, progress: bool) -> list[Completion]:
-        self.calls.append(list(requests))
-        completions = []
-        for request in requests:
-            answers = self._scripts[request.messages[0]["content"].split("\n\n")[0]]
-            text = answers.pop(0) if len(answers) > 1 else answers[0]
-            completions.append(
-                Completion(
-                    text=text,
-                    prompt_tokens=10 * len(request.messages),
-                    completion_tokens=len(text),
-                    finish_reason="stop",
-                )
-            )
-        return completions
 
 
 def ask(key: str, schema: dict[str, Any] | None = SCHEMA) -> ChatRequest:

@@ -16,6 +16,7 @@ from ragtune.errors import StructuredOutputError
 from ragtune.llm.structured import parse_structured, with_repair_turn, with_schema_instruction
 from ragtune.llm.types import (
     BackendStats,
+    ChatBackend,
     ChatRequest,
     ChatResponse,
     FinishReason,
@@ -37,6 +38,18 @@ def require_valid(response: ChatResponse) -> ChatResponse:
             f"{response.error}; last answer: {response.text[:200]!r}"
         )
     return response
+
+
+def chat_one(
+    backend: ChatBackend,
+    messages: Sequence[Message],
+    params: GenerationParams | None,
+    json_schema: Mapping[str, Any] | None,
+) -> ChatResponse:
+    """`ChatBackend.chat` in terms of `chat_batch`: one request, raising if its structured
+    answer never matched the schema."""
+    request = ChatRequest(messages, params or GenerationParams(), json_schema)
+    return require_valid(backend.chat_batch([request])[0])
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,7 @@ class BaseChatBackend(ABC):
         json_schema: Mapping[str, Any] | None = None,
     ) -> ChatResponse:
         """Answer one chat; see `ChatBackend.chat`."""
-        request = ChatRequest(messages, params or GenerationParams(), json_schema)
-        return require_valid(self.chat_batch([request])[0])
+        return chat_one(self, messages, params, json_schema)
 
     def chat_batch(
         self, requests: Sequence[ChatRequest], *, progress: bool = False

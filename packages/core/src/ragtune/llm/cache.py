@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.hashing import canonical_json, content_hash
-from ragtune.llm.base import require_valid
+from ragtune.llm.base import chat_one
 from ragtune.llm.types import (
     BackendStats,
     ChatBackend,
@@ -103,8 +103,7 @@ class CachedChatBackend:
         json_schema: Mapping[str, Any] | None = None,
     ) -> ChatResponse:
         """Answer one chat, from the cache if it holds the answer; see `ChatBackend.chat`."""
-        request = ChatRequest(messages, params or GenerationParams(), json_schema)
-        return require_valid(self.chat_batch([request])[0])
+        return chat_one(self, messages, params, json_schema)
 
     def chat_batch(
         self, requests: Sequence[ChatRequest], *, progress: bool = False
