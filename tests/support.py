@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ragtune.llm import BaseChatBackend, ChatRequest, Completion
 
 
@@ -99,3 +101,15 @@ class ScriptedChatBackend(BaseChatBackend):
             completion_tokens=len(text),
             finish_reason="stop",
         )
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+#: Capability gate for tests that need a CUDA GPU (marked `gpu` as well).
+requires_gpu = pytest.mark.skipif(
+    not _cuda_available(), reason="needs a CUDA GPU; this machine has none"
+)
