@@ -63,6 +63,9 @@ class TransformersBackend(BaseChatBackend):
             self.source, self.device, _pick_dtype(dtype, self.device)
         )
         self._name = name or (Path(self.source).name if Path(self.source).is_dir() else self.source)
+        eos = self.model.generation_config.eos_token_id
+        self._eos_ids = {*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id}
+        self._eos_ids.discard(None)
         self._fingerprint = fingerprint or _model_fingerprint(self.source)
 
     @property
@@ -91,15 +94,17 @@ class TransformersBackend(BaseChatBackend):
     def _complete(self, requests: Sequence[ChatRequest], *, progress: bool) -> list[Completion]:
         from ragtune.progress import progress_bar
 
-        prompts = [self.render_prompt(r.messages) for r in requests]
-        lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        prompts = [
+            self.tokenizer(self.render_prompt(r.messages), add_special_tokens=False)["input_ids"]
+            for r in requests
+        ]
         groups: dict[GenerationParams, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
-            self._check_fits(lengths[index], request.params.max_tokens)
+            self._check_fits(len(prompts[index]), request.params.max_tokens)
             groups[request.params].append(index)
         batches = []
         for params, indices in groups.items():
-            indices.sort(key=lambda i: -lengths[i])
+            indices.sort(key=lambda i: -len(prompts[i]))
             for start in range(0, len(indices), self.batch_size):
                 batches.append((params, indices[start : start + self.batch_size]))
         results: list[Completion | None] = [None] * len(requests)
@@ -119,12 +124,10 @@ class TransformersBackend(BaseChatBackend):
                 f"{window}-token context window of {self.model_name}"
             )
 
-    def _generate(self, prompts: list[str], params: GenerationParams) -> list[Completion]:
+    def _generate(self, prompts: list[list[int]], params: GenerationParams) -> list[Completion]:
         import torch
 
-        inputs = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(self.device)
+        inputs = self.tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(self.device)
         if params.seed is not None:
             torch.manual_seed(params.seed)
         extra: dict[str, Any] = {}
@@ -157,9 +160,7 @@ class TransformersBackend(BaseChatBackend):
     def _completion(
         self, row: torch.Tensor, prompt_tokens: int, params: GenerationParams
     ) -> Completion:
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = {*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id}
-        eos_ids.discard(None)
+        eos_ids = self._eos_ids
         tokens = row.tolist()
         # A row that finished before the others is padded; padding ends it like end-of-sequence.
         ended = next(
