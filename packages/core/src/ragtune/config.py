@@ -19,6 +19,7 @@ import yaml
 from ragtune.corpus.chunking import check_chunking
 from ragtune.errors import ConfigError, yaml_error_summary
 from ragtune.fileio import atomic_write_text
+from ragtune.index.types import DEFAULT_ENTITY_TYPES
 from ragtune.llm.specs import ModelSpec
 
 
@@ -52,6 +53,71 @@ class ChunkingConfig:
 
 
 @dataclass
+class IndexConfig:
+    """How the memory index (entities, relationships, communities, reports) is built."""
+
+    extractor: Literal["auto", "llm", "heuristic"] = field(
+        default="auto",
+        metadata={
+            "help": "Who extracts entities and relationships: llm (the teacher) or heuristic "
+            "(no model); auto is heuristic when the teacher is embedded, else llm."
+        },
+    )
+    entity_types: list[str] = field(
+        default_factory=lambda: list(DEFAULT_ENTITY_TYPES),
+        metadata={"help": "The entity types extraction asks for."},
+    )
+    gleanings: int = field(
+        default=1,
+        metadata={"help": "Extra LLM passes per text unit asking for what was missed."},
+    )
+    summaries: Literal["auto", "llm", "extractive"] = field(
+        default="auto",
+        metadata={
+            "help": "How merged descriptions are combined: by the teacher (llm) or by keeping "
+            "sentences (extractive); auto follows the extractor."
+        },
+    )
+    reports: Literal["auto", "llm", "extractive"] = field(
+        default="auto",
+        metadata={
+            "help": "Who writes community reports: the teacher (llm) or extractive; auto "
+            "follows the extractor."
+        },
+    )
+    max_description_chars: int = field(
+        default=800, metadata={"help": "Longest merged description kept, in characters."}
+    )
+    max_cluster_size: int = field(
+        default=10,
+        metadata={"help": "Communities larger than this are split into a deeper level."},
+    )
+    seed: int = field(default=0xDEADBEEF, metadata={"help": "Seed of the Leiden clustering."})
+    batch_size: int = field(
+        default=16,
+        metadata={"help": "Text units extracted together (and saved together, for resuming)."},
+    )
+    max_tokens: int = field(
+        default=1024, metadata={"help": "Most tokens of one LLM extraction answer."}
+    )
+
+    def check(self) -> None:
+        """Check the values' ranges.
+
+        Raises:
+            ConfigError: a value is out of range.
+        """
+        if not self.entity_types or any(not t.strip() for t in self.entity_types):
+            raise ConfigError("index.entity_types must be a list of non-empty type names")
+        for name in ("gleanings",):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"index.{name} must be 0 or more")
+        for name in ("max_description_chars", "max_cluster_size", "batch_size", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"index.{name} must be at least 1")
+
+
+@dataclass
 class MemoryConfig:
     """Everything that builds one memory."""
 
@@ -67,6 +133,7 @@ class MemoryConfig:
     )
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
 
     def validate(self) -> None:
         """Check values that depend on each other.
@@ -78,6 +145,22 @@ class MemoryConfig:
             if spec is not None:
                 ModelSpec.parse(spec)
         check_chunking(self.chunking.size, self.chunking.overlap)
+        self.index.check()
+
+    @property
+    def extractor(self) -> Literal["llm", "heuristic"]:
+        """The extractor `index.extractor` names, with auto resolved from the teacher."""
+        if self.index.extractor != "auto":
+            return self.index.extractor
+        return "heuristic" if ModelSpec.parse(self.teacher).kind == "embedded" else "llm"
+
+    def index_step(
+        self, setting: Literal["auto", "llm", "extractive"]
+    ) -> Literal["llm", "extractive"]:
+        """`setting` (of summaries or reports), with auto resolved from the extractor."""
+        if setting != "auto":
+            return setting
+        return "llm" if self.extractor == "llm" else "extractive"
 
     @property
     def chunking_tokenizer(self) -> str:
@@ -189,6 +272,12 @@ def _convert(raw: Any, kind: Any, dotted: str, where: str, *, from_text: bool) -
     if value is None and type(None) in options:
         return None
     for option in options:
+        if typing.get_origin(option) is list:
+            if isinstance(value, str):  # a comma-separated list on the command line
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                return list(value)
+            continue
         if option is str and text is not None:
             return text
         if option is str and isinstance(value, str):
@@ -207,7 +296,9 @@ def _convert(raw: Any, kind: Any, dotted: str, where: str, *, from_text: bool) -
 def _describe(options: tuple[Any, ...]) -> str:
     words = []
     for option in options:
-        if typing.get_origin(option) is Literal:
+        if typing.get_origin(option) is list:
+            words.append("a list of text")
+        elif typing.get_origin(option) is Literal:
             words.append("one of " + ", ".join(map(str, typing.get_args(option))))
         elif option is type(None):
             words.append("empty")

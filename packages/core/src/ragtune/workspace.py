@@ -53,3 +53,33 @@ class Workspace:
     def llm_cache_path(self) -> Path:
         """`cache/llm.sqlite`: model responses keyed by model, messages and parameters."""
         return self.root / "cache" / "llm.sqlite"
+
+    @property
+    def entities_path(self) -> Path:
+        """`entities.parquet`: the merged entities (graph nodes)."""
+        return self.root / "entities.parquet"
+
+    @property
+    def relationships_path(self) -> Path:
+        """`relationships.parquet`: the merged relationships (graph edges)."""
+        return self.root / "relationships.parquet"
+
+    @property
+    def communities_path(self) -> Path:
+        """`communities.parquet`: the hierarchical Leiden communities."""
+        return self.root / "communities.parquet"
+
+    @property
+    def community_reports_path(self) -> Path:
+        """`community_reports.parquet`: one report per community."""
+        return self.root / "community_reports.parquet"
+
+    @property
+    def index_summary_path(self) -> Path:
+        """`index.json`: what the last index run did (counts, failures, source)."""
+        return self.root / "index.json"
+
+    @property
+    def extractions_path(self) -> Path:
+        """`cache/extractions.jsonl`: each text unit's extraction, so a run resumes."""
+        return self.root / "cache" / "extractions.jsonl"

@@ -79,6 +79,6 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 def main() -> None:
     """Run the `ragtune` command."""
-    from ragtune.cli import ingest  # noqa: F401  (registers the subcommand)
+    from ragtune.cli import index, ingest  # noqa: F401  (registers the subcommands)
 
     cli(prog_name="ragtune")

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragtune.corpus.types import Document, TextUnit, Turn
-from ragtune.errors import RagtuneError
-from ragtune.fileio import atomic_path
+from ragtune.parquet import read_rows, write_rows
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,7 +81,7 @@ def write_documents(path: Path, documents: Sequence[Document], units: Sequence[T
         }
         for number, d in enumerate(documents)
     ]
-    _write(path, rows, _document_schema())
+    write_rows(path, rows, _document_schema())
 
 
 def write_text_units(path: Path, units: Sequence[TextUnit]) -> None:
@@ -103,7 +102,7 @@ def write_text_units(path: Path, units: Sequence[TextUnit]) -> None:
         }
         for number, u in enumerate(units)
     ]
-    _write(path, rows, _text_unit_schema())
+    write_rows(path, rows, _text_unit_schema())
 
 
 def read_documents(path: Path) -> list[Document]:
@@ -141,19 +140,5 @@ def read_text_units(path: Path) -> list[TextUnit]:
     ]
 
 
-def _write(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pylist(rows, schema=schema)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
 def _read(path: Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise RagtuneError("not found; run `ragtune ingest` first", path=path)
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    return rows
+    return read_rows(path, missing_hint="run `ragtune ingest` first")

@@ -1,0 +1,91 @@
+"""`ragtune index`: build the memory index (entities, relationships, communities, reports)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from ragtune.cli.app import CliOptions, cli
+from ragtune.config import load_config, save_config, set_value
+from ragtune.workspace import Workspace
+
+log = logging.getLogger("ragtune")
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option(
+    "--corpus",
+    type=click.Path(path_type=Path),
+    help="Ingest this corpus first (default: corpus.path of memory.yaml, if any).",
+)
+@click.option("--teacher", help="The teacher model spec (default: teacher of memory.yaml).")
+@click.option(
+    "--extractor",
+    type=click.Choice(["auto", "llm", "heuristic"]),
+    help="llm (the teacher) or heuristic (no model); default auto: heuristic when the "
+    "teacher is embedded.",
+)
+@click.option(
+    "--from-graphrag",
+    "graphrag",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Adopt the index in this Microsoft GraphRAG output folder instead of extracting.",
+)
+@click.pass_obj
+def index(
+    options: CliOptions,
+    workspace: Path,
+    overrides: tuple[str, ...],
+    corpus: Path | None,
+    teacher: str | None,
+    extractor: str | None,
+    graphrag: Path | None,
+) -> None:
+    """Build the memory index of WORKSPACE: entities.parquet, relationships.parquet,
+    communities.parquet and community_reports.parquet (GraphRAG's format).
+
+    The corpus is ingested first when memory.yaml names one (or --corpus does), so documents
+    added since the last run are picked up; only their text units are extracted. Re-running
+    with unchanged inputs makes no teacher calls.
+    """
+    space = Workspace.at(workspace, create=True)
+    config = load_config(space.config_path, overrides)
+    for value, key, where in (
+        (str(corpus) if corpus else None, "corpus.path", "--corpus"),
+        (teacher, "teacher", "--teacher"),
+        (extractor, "index.extractor", "--extractor"),
+    ):
+        if value is not None:
+            set_value(config, key, value, where=where)
+    config.validate()
+
+    if graphrag is not None:
+        from ragtune.index.pipeline import adopt_graphrag_index
+
+        report = adopt_graphrag_index(space, graphrag)
+        save_config(config, space.config_path)
+        click.echo(report.summary_line())
+        return
+
+    from ragtune.index.pipeline import build_index
+    from ragtune.ingest import ingest
+
+    corpus_path = Path(config.corpus.path).expanduser() if config.corpus.path else None
+    if corpus_path is not None and corpus_path.exists():
+        ingested = ingest(space, config, progress=options.progress)
+        log.info("ingested %d documents, %d text units", ingested.documents, ingested.text_units)
+    elif corpus_path is not None and space.text_units_path.is_file():
+        log.warning("corpus %s is gone; indexing the text units ingested before", corpus_path)
+    report = build_index(space, config, progress=options.progress)
+    save_config(config, space.config_path)
+    click.echo(report.summary_line())
+    if report.failures:
+        click.echo(
+            f"{report.failed_units} text units failed; see {space.index_summary_path} "
+            f"(first: {report.failures[0][0]}: {report.failures[0][1]})",
+            err=True,
+        )
