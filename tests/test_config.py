@@ -18,6 +18,16 @@ KNOWN = [
     "chunking.size",
     "chunking.overlap",
     "chunking.tokenizer",
+    "index.extractor",
+    "index.entity_types",
+    "index.gleanings",
+    "index.summaries",
+    "index.reports",
+    "index.max_description_chars",
+    "index.max_cluster_size",
+    "index.seed",
+    "index.batch_size",
+    "index.max_tokens",
 ]
 
 
@@ -319,3 +329,28 @@ def test_save_then_load_roundtrip_of_defaults(tmp_path: Path) -> None:
 
     assert load_config(path) == MemoryConfig()
     assert yaml.safe_load(path.read_text(encoding="utf-8"))["chunking"]["tokenizer"] is None
+
+
+def test_list_setting_from_yaml_and_command_line(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "memory.yaml", "index:\n  entity_types: [person, geo]\n")
+    assert load_config(path).index.entity_types == ["person", "geo"]
+    assert load_config(path, ["index.entity_types=person, event"]).index.entity_types == [
+        "person",
+        "event",
+    ]
+    assert "must be a list of text" in config_error(path, ("index.entity_types=3",))
+
+
+def test_extractor_auto_follows_the_teacher() -> None:
+    assert load_config().extractor == "heuristic"
+    remote = load_config(None, ["teacher=openai:gpt-4o-mini@http://localhost:1/v1"])
+    assert remote.extractor == "llm"
+    assert remote.index_step(remote.index.reports) == "llm"
+    assert load_config(None, ["index.extractor=llm"]).extractor == "llm"
+    assert load_config().index_step("auto") == "extractive"
+
+
+def test_index_ranges_are_checked() -> None:
+    assert "index.gleanings must be 0 or more" in config_error(None, ("index.gleanings=-1",))
+    assert "index.batch_size must be at least 1" in config_error(None, ("index.batch_size=0",))
+    assert "entity_types" in config_error(None, ("index.entity_types=[]",))

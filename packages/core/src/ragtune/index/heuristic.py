@@ -59,6 +59,8 @@ _MOTION_VERBS = frozenset(
 )
 _ORIGIN_VERBS = frozenset(["am", "i'm", "im", "is", "are", "was", "come", "comes", "came", "moved"])
 _SENTENCES_PER_DESCRIPTION = 3
+_GUESS = 0.3  # the weight of a type guessed without evidence
+_QUOTES = frozenset("\"“”'‘’")
 
 
 @dataclass
@@ -76,7 +78,7 @@ class _Found:
     """An entity found in one unit."""
 
     title: str
-    types: Counter[str] = field(default_factory=Counter)
+    types: dict[str, float] = field(default_factory=dict)
     sentences: list[int] = field(default_factory=list)
 
 
@@ -117,7 +119,9 @@ class HeuristicExtractor:
             if not key or key in STOPWORDS:
                 return
             entry = found.setdefault(key, _Found(title))
-            entry.types[kind] += 1
+            weight = _GUESS if kind.endswith("?") else 1.0
+            kind = kind.rstrip("?")
+            entry.types[kind] = entry.types.get(kind, 0.0) + weight
             if index >= 0 and index not in entry.sentences:
                 entry.sentences.append(index)
                 mentions[index].append(key)
@@ -170,6 +174,7 @@ class HeuristicExtractor:
                 type=kind,
                 description=_describe(sentences, _chosen(entry, found, sentences)),
                 text_unit_id=unit.id,
+                confidence=min(1.0, entry.types.get(kind, _GUESS)),
             )
             for key, (entry, kind) in kept.items()
             if entry.sentences
@@ -282,7 +287,12 @@ def _name(
         following = tokens[end].group(0)
         if following.islower() and following not in STOPWORDS:
             return []  # an acronym modifying a phrase ("LGBTQ support group"): the phrase wins
-    return [(title, _name_type(words, tokens, start, person, speakers))]
+    first = tokens[start].start()
+    last = run[-1].end()
+    quoted = text[first - 1 : first] in _QUOTES and text[last : last + 1] in _QUOTES
+    after = tokens[end].group(0).lower() if end < len(tokens) else ""
+    kind = _name_type(words, tokens, start, person, speakers, quoted=quoted, after=after)
+    return [(title, kind)]
 
 
 def _name_type(
@@ -291,9 +301,14 @@ def _name_type(
     start: int,
     person: bool,
     speakers: Sequence[str],
+    *,
+    quoted: bool,
+    after: str,
 ) -> str:
     if person or " ".join(words) in speakers:
         return "person"
+    if quoted:
+        return "object"  # a quoted title: a book, a song, a film
     for word in reversed(words):
         keyword = TYPE_KEYWORDS.get(word.lower())
         if keyword:
@@ -303,13 +318,13 @@ def _name_type(
     earlier = before[-2] if len(before) > 1 else ""
     if (
         previous in _PLACE_AFTER
-        or (previous == "to" and earlier in _MOTION_VERBS)
-        or (previous == "from" and earlier in _ORIGIN_VERBS)
+        or (previous == "to" and (earlier in _MOTION_VERBS or "from" in before[-5:-1]))
+        or (previous == "from" and (earlier in _ORIGIN_VERBS or after == "to"))
     ):
         return "geo"
     if len(words) == 1 and words[0].isupper():
-        return "concept"
-    return "person" if len(words) <= 3 else "concept"
+        return "concept?"
+    return "person?" if len(words) <= 3 else "concept?"  # a guess, weighed less
 
 
 def _phrases(text: str) -> list[str]:
@@ -318,11 +333,13 @@ def _phrases(text: str) -> list[str]:
     run: list[re.Match[str]] = []
 
     def close() -> None:
-        if run:
-            words = [t.group(0) for t in run][-4:]
-            phrase = " ".join(words)
-            if len(words) > 1 or len(words[0]) >= 4:
-                phrases.append(phrase)
+        words = [t.group(0) for t in run][-4:]
+        while words and _verb_like(words[-1]):
+            words.pop()
+        while words and _verb_like(words[0]):
+            words.pop(0)
+        if words and (len(words) > 1 or len(words[0]) >= 4):
+            phrases.append(" ".join(words))
         run.clear()
 
     for token in _TOKEN.finditer(text):
@@ -339,6 +356,11 @@ def _phrases(text: str) -> list[str]:
             close()
     close()
     return [p for p in phrases if not (p.isupper() and " " not in p)]
+
+
+def _verb_like(word: str) -> bool:
+    """Whether a lowercase word looks like a past-tense verb ("planted", "cooked")."""
+    return len(word) >= 5 and word.endswith("ed") and not word.endswith("eed")
 
 
 def _salient(counts: Counter[str], limit: int) -> set[str]:
@@ -366,8 +388,8 @@ def _phrase_type(phrase: str) -> str:
     return TYPE_KEYWORDS.get(phrase.split()[-1].lower(), "concept")
 
 
-def _best_type(types: Counter[str]) -> str:
-    # Most frequent; ties go to the more specific type (person > geo > org > event > ...).
+def _best_type(types: dict[str, float]) -> str:
+    # The heaviest; ties go to the more specific type (person > geo > org > event > ...).
     order = ["person", "geo", "organization", "event", "object", "concept"]
     return max(types, key=lambda t: (types[t], -order.index(t) if t in order else -99))
 

@@ -56,6 +56,11 @@ has have had having am is are was were be can could will would shall should may 
 image images photo photos picture pictures pic pics shares selfie people person persons guy guys
 man men woman women girl girls boy boys walking standing sitting holding playing wearing smiling
 posing showing lying learn learned express brings bring brought difference stay staying
+near twice finally moment moments event events experience experiences motivated passionate
+ate won fell read wrote ran swam bought caught taught sold met left lost sent spent built paid
+slept held drove flew grew knew threw wore chose broke spoke woke sang drank rode hid led fed
+sat stood understood became forgot signed
+sister brother mom dad mum mother father aunt uncle cousin grandma grandpa coach
 """.replace("awesome amazing awesome", "awesome amazing")
 
 #: Lowercase words that are never (part of) a salient noun phrase or a name on their own.
@@ -72,6 +77,7 @@ NOT_NAMES = frozenset(
     + MONTHS
     + WEEKDAYS
     + [day[:3] for day in WEEKDAYS]
+    + [day + "s" for day in WEEKDAYS]
 )
 
 #: Words that join the capitalized words of one name ("Bank of America", "Forno da Vila").
@@ -101,7 +107,8 @@ TYPE_KEYWORDS: dict[str, str] = {
         _words(
             "city town village country state river lake mountain mountains park beach island "
             "islands street road avenue square bay coast sea ocean valley forest desert county "
-            "province region district harbor harbour port trail canyon falls hill hills"
+            "province region district harbor harbour port trail canyon falls hill hills "
+            "rua avenida praça largo ponta cidade cidades vila são santa santo"
         ),
         "geo",
     ),

@@ -63,7 +63,7 @@ def merge_extractions(
     """
     ordered = sorted(extractions, key=lambda e: unit_order.get(e.text_unit_id, len(unit_order)))
     names: dict[str, Counter[str]] = defaultdict(Counter)
-    types: dict[str, Counter[str]] = defaultdict(Counter)
+    types: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     entity_texts: dict[str, list[str]] = defaultdict(list)
     entity_units: dict[str, list[str]] = defaultdict(list)
     for extraction in ordered:
@@ -72,7 +72,7 @@ def merge_extractions(
             if not key:
                 continue
             names[key][mention.name.strip()] += 1
-            types[key][mention.type] += 1
+            types[key][mention.type] += mention.confidence
             _add_unique(entity_texts[key], mention.description.strip())
             _add_unique(entity_units[key], extraction.text_unit_id)
     titles = {key: _most_common(counter) for key, counter in names.items()}
@@ -227,6 +227,6 @@ def _add_unique(items: list[str], item: str) -> None:
         items.append(item)
 
 
-def _most_common(counter: Counter[str]) -> str:
-    # Counter keeps insertion order, and max keeps the first of equals: ties go to the first seen.
+def _most_common(counter: Mapping[str, float]) -> str:
+    # Dicts keep insertion order, and max keeps the first of equals: ties go to the first seen.
     return max(counter, key=lambda k: counter[k])

@@ -22,12 +22,15 @@ class EntityMention:
         type: One of the configured entity types.
         description: What the unit says about it.
         text_unit_id: The unit it was found in.
+        confidence: How sure the extractor is of the type, from 0 to 1 (a name the heuristic
+            extractor typed with no evidence gets less); merging weighs types by it.
     """
 
     name: str
     type: str
     description: str
     text_unit_id: str
+    confidence: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class UnitExtraction:
         """A JSON-serializable record of this extraction."""
         return {
             "text_unit_id": self.text_unit_id,
-            "entities": [[e.name, e.type, e.description] for e in self.entities],
+            "entities": [[e.name, e.type, e.description, e.confidence] for e in self.entities],
             "relationships": [
                 [r.source, r.target, r.description, r.strength] for r in self.relationships
             ],
@@ -85,7 +88,10 @@ class UnitExtraction:
         unit = record["text_unit_id"]
         return cls(
             text_unit_id=unit,
-            entities=tuple(EntityMention(n, t, d, unit) for n, t, d in record["entities"]),
+            entities=tuple(
+                EntityMention(item[0], item[1], item[2], unit, *item[3:4])
+                for item in record["entities"]
+            ),
             relationships=tuple(
                 RelationshipMention(s, t, d, float(w), unit)
                 for s, t, d, w in record["relationships"]
