@@ -35,7 +35,7 @@ $(STAMP): $(PACKAGE_FILES)
 	touch $@
 
 demo: setup
-	$(BIN)/ragtune ingest $(DEMO_WORKSPACE) --corpus examples/sample_corpus
+	$(BIN)/ragtune index $(DEMO_WORKSPACE) --corpus examples/sample_corpus
 	$(BIN)/python examples/demo.py $(DEMO_WORKSPACE)
 
 test: setup

@@ -35,8 +35,10 @@ def main(locomo_file: Path, out: Path, *extra: str) -> None:
         wall = time.perf_counter() - started
         summary = json.loads((workspace / "index.json").read_text(encoding="utf-8"))
         rows.append((name, summary, wall))
-    print("| conversation | units | entities | relationships | communities per level "
-          "| index s | wall s | top-10 entities by degree |")
+    print(
+        "| conversation | units | entities | relationships | communities per level "
+        "| index s | wall s | top-10 entities by degree |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, s, wall in rows:
         levels = ", ".join(f"L{k}: {v}" for k, v in s["communities_per_level"].items())

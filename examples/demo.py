@@ -40,8 +40,27 @@ def best_unit(question: str, units: list[TextUnit]) -> TextUnit:
     return units[scores.index(max(scores))]
 
 
+def show_index(workspace: Workspace) -> None:
+    """Print what `ragtune index` found: the most connected entities and the top report."""
+    if not workspace.entities_path.is_file():
+        return
+    from ragtune.index.tables import read_index
+
+    index = read_index(workspace)
+    ranked = sorted(index.entities, key=lambda e: (-e.degree, e.title))[:8]
+    print(
+        f"index: {len(index.entities)} entities, {len(index.relationships)} relationships, "
+        f"{len(index.communities)} communities"
+    )
+    print("  most connected: " + ", ".join(f"{e.title} ({e.type})" for e in ranked))
+    if index.reports:
+        top = max(index.reports, key=lambda r: (r.rank, r.size))
+        print(f"  top community report: {top.title}\n")
+
+
 def main(workspace_path: str, questions: list[str]) -> None:
     workspace = Workspace.at(workspace_path)
+    show_index(workspace)
     units = read_text_units(workspace.text_units_path)
     titles = {d.id: d.title for d in read_documents(workspace.documents_path)}
     started = time.perf_counter()

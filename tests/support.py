@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +110,174 @@ class ScriptedChatBackend(BaseChatBackend):
         )
 
 
+class FunctionChatBackend(BaseChatBackend):
+    """A deterministic fake teacher: `_complete` answers each request with `respond(request)`.
+
+    Unlike `ScriptedChatBackend`, the answer may depend on the whole request (the index sends
+    every extraction with the same system prompt, so tests pick answers by the text unit quoted
+    in the user message, or by whether the request is a gleaning or a repair turn). Structured
+    output handling (schema instruction, validation, repair turns) is `BaseChatBackend`'s, as
+    for a real model. Every batch it receives is recorded in `calls`; `respond` may raise to
+    simulate a crash mid-run.
+
+    Args:
+        respond: The answer text for one request.
+        fingerprint: Its fingerprint (for response cache keys and extraction journals).
+        native: Whether it claims to enforce JSON schemas itself (`native_json_schema`).
+        structured_retries: See `BaseChatBackend`.
+    """
+
+    def __init__(
+        self,
+        respond: Callable[[ChatRequest], str],
+        *,
+        fingerprint: str = "function:test",
+        native: bool = False,
+        structured_retries: int = 2,
+    ) -> None:
+        super().__init__(structured_retries=structured_retries)
+        self.native_json_schema = native  # type: ignore[misc]
+        self.respond = respond
+        self._fingerprint = fingerprint
+        self.calls: list[list[ChatRequest]] = []
+
+    @property
+    def model_name(self) -> str:
+        return "function"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def received(self) -> list[ChatRequest]:
+        """Every request it was asked to complete, in order (repair turns included)."""
+        return [request for batch in self.calls for request in batch]
+
+    def _complete(self, requests: Sequence[ChatRequest], *, progress: bool) -> list[Completion]:
+        self.calls.append(list(requests))
+        completions = []
+        for request in requests:
+            text = self.respond(request)
+            completions.append(
+                Completion(
+                    text=text,
+                    prompt_tokens=10 * len(request.messages),
+                    completion_tokens=len(text),
+                    finish_reason="stop",
+                )
+            )
+        return completions
+
+
+# --- the index stage's requests, as a fake teacher sees them -------------------------------------
+
+_QUOTED_TEXT = 'Text:\n"""\n'
+_ALLOWED_TYPES = re.compile(r"type \(one of: ([^)]*)\)")
+
+
+def request_kind(request: ChatRequest) -> str:
+    """What an index-stage request asks for: ``"extract"`` (first extraction turn),
+    ``"glean"``, ``"summarize"``, ``"report"`` or ``"other"``. Repair turns keep the kind of
+    the request they repair (see `is_repair`)."""
+    from ragtune.index import prompts
+
+    system = request.messages[0]["content"] if request.messages else ""
+    if system == prompts.EXTRACTION_SYSTEM:
+        users = [m["content"] for m in request.messages if m["role"] == "user"]
+        gleaning = any(u.startswith(prompts.GLEANING_USER) for u in users)
+        return "glean" if gleaning else "extract"
+    if system == prompts.SUMMARIZE_SYSTEM:
+        return "summarize"
+    if system == prompts.REPORT_SYSTEM:
+        return "report"
+    return "other"
+
+
+def is_repair(request: ChatRequest) -> bool:
+    """Whether the last turn of `request` sends an invalid answer back to be repaired."""
+    last = request.messages[-1]
+    return last["role"] == "user" and last["content"].startswith("That reply is not valid")
+
+
+def unit_text(request: ChatRequest) -> str:
+    """The text unit quoted in an extraction (or gleaning) request's first user message."""
+    first_user = next(m["content"] for m in request.messages if m["role"] == "user")
+    start = first_user.index(_QUOTED_TEXT) + len(_QUOTED_TEXT)
+    return first_user[start : first_user.index('\n"""', start)]
+
+
+def extraction_json(
+    entities: Sequence[tuple[str, str, str]] = (),
+    relationships: Sequence[tuple[str, str, str, float]] = (),
+) -> str:
+    """An extraction answer: entities as ``(name, type, description)``, relationships as
+    ``(source, target, description, strength)``."""
+    return json.dumps(
+        {
+            "entities": [{"name": n, "type": t, "description": d} for n, t, d in entities],
+            "relationships": [
+                {"source": s, "target": t, "description": d, "strength": w}
+                for s, t, d, w in relationships
+            ],
+        }
+    )
+
+
+def report_json(title: str, findings: Sequence[tuple[str, str]] = (), rating: float = 5.0) -> str:
+    """A community report answer matching `prompts.REPORT_SCHEMA`."""
+    return json.dumps(
+        {
+            "title": title,
+            "summary": f"Summary of {title}.",
+            "rating": rating,
+            "rating_explanation": "Scripted by the fake teacher.",
+            "findings": [{"summary": s, "explanation": e} for s, e in findings],
+        }
+    )
+
+
+def gazetteer_teacher(
+    gazetteer: Mapping[str, str], *, fingerprint: str = "function:gazetteer"
+) -> FunctionChatBackend:
+    """A fake teacher that extracts the names of `gazetteer` (name → type) found in a unit's
+    text (those of a type the prompt allows), relates each found name to the next one
+    (strength 5), finds nothing more when gleaning, combines descriptions by joining them with
+    " | ", and titles each community report after the first entity of its prompt.
+    Deterministic, so indexes built with it can be compared."""
+
+    def respond(request: ChatRequest) -> str:
+        kind = request_kind(request)
+        if kind == "extract":
+            text = unit_text(request).casefold()
+            allowed = _ALLOWED_TYPES.search(request.messages[1]["content"])
+            types = allowed.group(1).split(", ") if allowed else list(gazetteer.values())
+            found = [n for n in gazetteer if n.casefold() in text and gazetteer[n] in types]
+            return extraction_json(
+                [
+                    (name, gazetteer[name], f"{name} appears in: {unit_text(request)}")
+                    for name in found
+                ],
+                [(a, b, f"{a} is mentioned with {b}", 5.0) for a, b in itertools.pairwise(found)],
+            )
+        if kind == "glean":
+            return extraction_json()
+        if kind == "summarize":
+            lines = [
+                line[2:]
+                for line in request.messages[-1]["content"].splitlines()
+                if line.startswith("- ")
+            ]
+            return "Combined: " + " | ".join(lines)
+        if kind == "report":
+            entity_rows = request.messages[-1]["content"].split("id,entity,type,description\n")[1]
+            first = entity_rows.split("\n")[0].split(",")[1]
+            return report_json(f"Report on {first}", [(f"About {first}", "From the fake teacher.")])
+        raise AssertionError(f"unexpected request: {request.messages}")
+
+    return FunctionChatBackend(respond, fingerprint=fingerprint)
+
+
 def _cuda_available() -> bool:
     import torch
 
@@ -113,3 +288,36 @@ def _cuda_available() -> bool:
 requires_gpu = pytest.mark.skipif(
     not _cuda_available(), reason="needs a CUDA GPU; this machine has none"
 )
+
+
+#: The installed `ragtune` console script.
+RAGTUNE = Path(sys.executable).parent / "ragtune"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished console-script run."""
+
+    returncode: int
+    stdout: str
+    stderr: str  # as written: a progress bar's '\r' are kept (no universal newlines)
+
+
+def run_ragtune(*args: str | Path, cwd: Path | None = None) -> Run:
+    """Run the installed `ragtune` console script (the environment carries the test cache)."""
+    assert RAGTUNE.is_file(), f"the ragtune console script is not installed at {RAGTUNE}"
+    result = subprocess.run(
+        [str(RAGTUNE), *map(str, args)],
+        capture_output=True,
+        cwd=cwd,
+        env=os.environ.copy(),
+        timeout=120,
+        check=False,
+    )
+    return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def visible_lines(stderr: str) -> list[str]:
+    """The non-blank lines a terminal shows: a progress bar erased with '\\r' is not shown."""
+    shown = (line.rsplit("\r", 1)[-1] for line in stderr.split("\n"))
+    return [line for line in shown if line.strip()]

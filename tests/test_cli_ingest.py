@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,40 +19,12 @@ from ragtune.cli import cli
 from ragtune.cli import ingest as _register_ingest  # noqa: F401  (adds the subcommand to cli)
 from ragtune.corpus import read_documents, read_text_units
 from ragtune.errors import RagtuneError
-from support import minimal_locomo_record
+from support import minimal_locomo_record, run_ragtune, visible_lines
 
-RAGTUNE = Path(sys.executable).parent / "ragtune"
 SUMMARY = re.compile(
     r"^ingested (\d+) documents into (\d+) text units \((\d+) tokens\) in \d+\.\d s -> (.+)$"
 )
 WORKSPACE_FILES = ("documents.parquet", "text_units.parquet", "memory.yaml")
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str  # as written: a progress bar's '\r' are kept (no universal newlines)
-
-
-def run_ragtune(*args: str | Path, cwd: Path | None = None) -> Run:
-    """Run the installed `ragtune` console script (the environment carries the test cache)."""
-    assert RAGTUNE.is_file(), f"the ragtune console script is not installed at {RAGTUNE}"
-    result = subprocess.run(
-        [str(RAGTUNE), *map(str, args)],
-        capture_output=True,
-        cwd=cwd,
-        env=os.environ.copy(),
-        timeout=120,
-        check=False,
-    )
-    return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
-
-
-def visible_lines(stderr: str) -> list[str]:
-    """The non-blank lines a terminal shows: a progress bar erased with '\\r' is not shown."""
-    shown = (line.rsplit("\r", 1)[-1] for line in stderr.split("\n"))
-    return [line for line in shown if line.strip()]
 
 
 @pytest.fixture(scope="module")

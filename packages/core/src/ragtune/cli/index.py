@@ -77,6 +77,7 @@ def index(
     corpus_path = Path(config.corpus.path).expanduser() if config.corpus.path else None
     if corpus_path is not None and corpus_path.exists():
         ingested = ingest(space, config, progress=options.progress)
+        set_value(config, "corpus.path", str(corpus_path.resolve()))  # as ingest saved it
         log.info("ingested %d documents, %d text units", ingested.documents, ingested.text_units)
     elif corpus_path is not None and space.text_units_path.is_file():
         log.warning("corpus %s is gone; indexing the text units ingested before", corpus_path)
