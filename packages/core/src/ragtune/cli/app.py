@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from ragtune import __version__
 from ragtune.errors import RagtuneError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,12 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     root.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING)
     root.propagate = False
     ctx.obj = CliOptions(debug=debug, quiet=quiet)
+
+
+def workspace_arguments(command: F) -> F:
+    """The WORKSPACE argument and the KEY=VALUE setting overrides every stage command takes."""
+    command = click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")(command)
+    return click.argument("workspace", type=click.Path(path_type=Path))(command)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import CliOptions, cli
+from ragtune.cli.app import CliOptions, cli, workspace_arguments
 from ragtune.config import load_config, save_config, set_value
 from ragtune.workspace import Workspace
 
@@ -15,8 +15,7 @@ log = logging.getLogger("ragtune")
 
 
 @cli.command()
-@click.argument("workspace", type=click.Path(path_type=Path))
-@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@workspace_arguments
 @click.option(
     "--corpus",
     type=click.Path(path_type=Path),

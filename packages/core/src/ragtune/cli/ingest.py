@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import CliOptions, cli
+from ragtune.cli.app import CliOptions, cli, workspace_arguments
 from ragtune.config import load_config, set_value
 from ragtune.corpus.loading import CORPUS_FORMATS
 from ragtune.workspace import Workspace
 
 
 @cli.command()
-@click.argument("workspace", type=click.Path(path_type=Path))
-@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@workspace_arguments
 @click.option(
     "--corpus",
     type=click.Path(path_type=Path),

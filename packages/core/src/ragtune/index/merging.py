@@ -109,10 +109,6 @@ def merge_extractions(
     )
     entity_descriptions = combined[: len(titles)]
     pair_descriptions = combined[len(titles) :]
-    degree: Counter[str] = Counter()
-    for a, b in pair_direction:
-        degree[a] += 1
-        degree[b] += 1
     entities = [
         Entity(
             id=entity_id(key),
@@ -121,7 +117,6 @@ def merge_extractions(
             description=description,
             text_unit_ids=tuple(entity_units[key]),
             frequency=len(entity_units[key]),
-            degree=degree[key],
         )
         for key, description in zip(titles, entity_descriptions, strict=True)
     ]
@@ -133,10 +128,10 @@ def merge_extractions(
             description=description,
             weight=pair_weight[pair],
             text_unit_ids=tuple(pair_units[pair]),
-            combined_degree=degree[pair[0]] + degree[pair[1]],
         )
         for pair, description in zip(pair_direction, pair_descriptions, strict=True)
     ]
+    entities, relationships = with_degrees(entities, relationships)
     return MergeResult(entities, relationships, dropped, summarized)
 
 

@@ -7,8 +7,9 @@ is the row number, as GraphRAG writes it (a copy of `community` for communities 
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ragtune.index.types import (
     Community,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ragtune.workspace import Workspace
 
 _MISSING = "run `ragtune index` first"
+T = TypeVar("T")
 
 
 def entities_schema() -> pa.Schema:
@@ -117,32 +119,14 @@ def community_reports_schema() -> pa.Schema:
 
 def write_index(workspace: Workspace, index: MemoryIndex) -> None:
     """Write the four tables of `index` into `workspace`, each atomically."""
-    write_rows(
-        workspace.entities_path,
-        [
-            {**_fields(e), "human_readable_id": n, "text_unit_ids": list(e.text_unit_ids)}
-            for n, e in enumerate(index.entities)
-        ],
-        entities_schema(),
+    tables = (
+        (workspace.entities_path, index.entities, entities_schema()),
+        (workspace.relationships_path, index.relationships, relationships_schema()),
+        (workspace.communities_path, index.communities, communities_schema()),
+        (workspace.community_reports_path, index.reports, community_reports_schema()),
     )
-    write_rows(
-        workspace.relationships_path,
-        [
-            {**_fields(r), "human_readable_id": n, "text_unit_ids": list(r.text_unit_ids)}
-            for n, r in enumerate(index.relationships)
-        ],
-        relationships_schema(),
-    )
-    write_rows(
-        workspace.communities_path,
-        [_community_row(c) for c in index.communities],
-        communities_schema(),
-    )
-    write_rows(
-        workspace.community_reports_path,
-        [_report_row(r) for r in index.reports],
-        community_reports_schema(),
-    )
+    for path, records, schema in tables:
+        write_rows(path, [_row(record, n) for n, record in enumerate(records)], schema)
 
 
 def read_index(workspace: Workspace) -> MemoryIndex:
@@ -151,96 +135,38 @@ def read_index(workspace: Workspace) -> MemoryIndex:
     Raises:
         RagtuneError: a table is missing or unreadable.
     """
-    entities = [
-        Entity(
-            id=row["id"],
-            title=row["title"],
-            type=row["type"],
-            description=row["description"],
-            text_unit_ids=tuple(row["text_unit_ids"]),
-            frequency=row["frequency"],
-            degree=row["degree"],
-        )
-        for row in read_rows(workspace.entities_path, missing_hint=_MISSING)
-    ]
-    relationships = [
-        Relationship(
-            id=row["id"],
-            source=row["source"],
-            target=row["target"],
-            description=row["description"],
-            weight=row["weight"],
-            text_unit_ids=tuple(row["text_unit_ids"]),
-            combined_degree=row["combined_degree"],
-        )
-        for row in read_rows(workspace.relationships_path, missing_hint=_MISSING)
-    ]
-    communities = [
-        Community(
-            id=row["id"],
-            community=row["community"],
-            level=row["level"],
-            parent=row["parent"],
-            children=tuple(row["children"]),
-            title=row["title"],
-            entity_ids=tuple(row["entity_ids"]),
-            relationship_ids=tuple(row["relationship_ids"]),
-            text_unit_ids=tuple(row["text_unit_ids"]),
-            period=row["period"],
-            size=row["size"],
-        )
-        for row in read_rows(workspace.communities_path, missing_hint=_MISSING)
-    ]
-    reports = [
-        CommunityReport(
-            id=row["id"],
-            community=row["community"],
-            level=row["level"],
-            parent=row["parent"],
-            children=tuple(row["children"]),
-            title=row["title"],
-            summary=row["summary"],
-            full_content=row["full_content"],
-            rank=row["rank"],
-            rating_explanation=row["rating_explanation"],
-            findings=tuple(Finding(**finding) for finding in row["findings"]),
-            full_content_json=row["full_content_json"],
-            period=row["period"],
-            size=row["size"],
-            generated_by=row["generated_by"],
-        )
-        for row in read_rows(workspace.community_reports_path, missing_hint=_MISSING)
-    ]
-    return MemoryIndex(entities, relationships, communities, reports)
-
-
-def _fields(item: Any) -> dict[str, Any]:
-    return dict(vars(item))
-
-
-def _community_row(community: Community) -> dict[str, Any]:
-    row = _fields(community)
-    row.update(
-        human_readable_id=community.community,
-        children=list(community.children),
-        entity_ids=list(community.entity_ids),
-        relationship_ids=list(community.relationship_ids),
-        text_unit_ids=list(community.text_unit_ids),
+    return MemoryIndex(
+        entities=_records(Entity, workspace.entities_path),
+        relationships=_records(Relationship, workspace.relationships_path),
+        communities=_records(Community, workspace.communities_path),
+        reports=_records(CommunityReport, workspace.community_reports_path),
     )
+
+
+def _row(record: Any, number: int) -> dict[str, Any]:
+    """A table row of a record: lists for tuples, dicts for findings, and GraphRAG's
+    `human_readable_id` (the row number; a copy of `community` for communities and reports)."""
+    row = {
+        name: [vars(v) if isinstance(v, Finding) else v for v in value]
+        if isinstance(value, tuple)
+        else value
+        for name, value in vars(record).items()
+    }
+    row["human_readable_id"] = row.get("community", number)
     return row
 
 
-def _report_row(report: CommunityReport) -> dict[str, Any]:
-    row = _fields(report)
-    row.update(
-        human_readable_id=report.community,
-        children=list(report.children),
-        findings=[vars(f) for f in report.findings],
-    )
-    return row
-
-
-def report_json(report: CommunityReport) -> dict[str, Any]:
-    """The parsed `full_content_json` of `report`."""
-    value: dict[str, Any] = json.loads(report.full_content_json)
-    return value
+def _records(kind: type[T], path: Path) -> list[T]:
+    """The records of type `kind` in the table at `path` (the inverse of `_row`)."""
+    names = [item.name for item in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    return [
+        kind(
+            **{
+                name: tuple(Finding(**v) if isinstance(v, dict) else v for v in row[name])
+                if isinstance(row[name], list)
+                else row[name]
+                for name in names
+            }
+        )
+        for row in read_rows(path, missing_hint=_MISSING)
+    ]
