@@ -1,5 +1,6 @@
 """The shared scenario of the LLM index-path tests: three one-unit notes about Rui and Ana Matos,
-the fake teacher's canned answers for them, and fixtures that ingest them into workspaces.
+the fake teacher's canned answers for them, and small helpers (the fixtures that ingest them are
+in `tests/conftest.py`).
 
 Chunking uses the tiny test model's tokenizer, so nothing loads a real model.
 """
