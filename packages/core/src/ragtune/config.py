@@ -21,6 +21,7 @@ from ragtune.errors import ConfigError, yaml_error_summary
 from ragtune.fileio import atomic_write_text
 from ragtune.index.types import DEFAULT_ENTITY_TYPES
 from ragtune.llm.specs import ModelSpec
+from ragtune.synth.settings import SynthConfig
 
 
 @dataclass
@@ -134,6 +135,7 @@ class MemoryConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
 
     def validate(self) -> None:
         """Check values that depend on each other.
@@ -146,6 +148,7 @@ class MemoryConfig:
                 ModelSpec.parse(spec)
         check_chunking(self.chunking.size, self.chunking.overlap)
         self.index.check()
+        self.synth.check()
 
     @property
     def extractor(self) -> Literal["llm", "heuristic"]:
@@ -161,6 +164,13 @@ class MemoryConfig:
         if setting != "auto":
             return setting
         return "llm" if self.extractor == "llm" else "extractive"
+
+    @property
+    def synth_writer(self) -> Literal["llm", "heuristic"]:
+        """Who `synth.writer` names, with auto resolved from the teacher."""
+        if self.synth.writer != "auto":
+            return self.synth.writer
+        return "heuristic" if ModelSpec.parse(self.teacher).kind == "embedded" else "llm"
 
     @property
     def chunking_tokenizer(self) -> str:

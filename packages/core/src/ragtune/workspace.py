@@ -83,3 +83,23 @@ class Workspace:
     def extractions_path(self) -> Path:
         """`cache/extractions.jsonl`: each text unit's extraction, so a run resumes."""
         return self.root / "cache" / "extractions.jsonl"
+
+    @property
+    def synth_dir(self) -> Path:
+        """`synth/`: the synthesized training data."""
+        return self.root / "synth"
+
+    @property
+    def train_path(self) -> Path:
+        """`synth/train.jsonl`: training records (TRL conversational prompt-completion)."""
+        return self.synth_dir / "train.jsonl"
+
+    @property
+    def val_path(self) -> Path:
+        """`synth/val.jsonl`: validation records."""
+        return self.synth_dir / "val.jsonl"
+
+    @property
+    def card_path(self) -> Path:
+        """`synth/card.json`: what the synthesis produced, dropped and cost."""
+        return self.synth_dir / "card.json"

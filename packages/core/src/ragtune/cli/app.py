@@ -89,6 +89,6 @@ def workspace_arguments(command: F) -> F:
 
 def main() -> None:
     """Run the `ragtune` command."""
-    from ragtune.cli import index, ingest  # noqa: F401  (registers the subcommands)
+    from ragtune.cli import index, ingest, synthesize  # noqa: F401  (registers the subcommands)
 
     cli(prog_name="ragtune")

@@ -27,16 +27,12 @@ from ragtune.index.lexicon import (
     TYPE_KEYWORDS,
 )
 from ragtune.index.names import normalize_name
+from ragtune.index.sentences import unit_sentences
 from ragtune.index.types import EntityMention, RelationshipMention, UnitExtraction
 from ragtune.progress import progress_bar
 
 _VERSION = "2"
 _TOKEN = re.compile(r"[^\W\d_](?:[\w'’-]*\w)?|\d+")
-_TURN = re.compile(r"^(?P<speaker>[^:\n]{1,60}):\s+(?P<body>.*)$")
-_IMAGE = re.compile(r"\[shares an image: (?P<caption>[^\]]*)\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
-_ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Prof|St|Jr|Sr|vs|etc|e\.g|i\.e)\.$", re.IGNORECASE)
-_BLOCK_START = re.compile(r"^(?:#{1,6}\s|[-*+]\s|\d+[.)]\s|>)")
 _PLACE_AFTER = frozenset(["in", "near", "visited", "visiting", "across", "around"])
 _MOTION_VERBS = frozenset(
     [
@@ -191,58 +187,16 @@ class HeuristicExtractor:
 def _sentences(unit: TextUnit) -> list[_Sentence]:
     date = resolve_time(unit.timestamp[:10], None) if unit.timestamp else None
     result = []
-    for line in _logical_lines(unit):
-        body, speaker = line, None
-        match = _TURN.match(body) if unit.speakers else None
-        if match and match.group("speaker") in unit.speakers:
-            speaker, body = match.group("speaker"), match.group("body")
-        parts = [_IMAGE.sub("", body)] + [
-            f"(Shared an image: {m.group('caption')}.)" for m in _IMAGE.finditer(body)
-        ]
+    for sentence in unit_sentences(unit):
+        speaker = sentence.speaker
         if speaker and date:
             lead = f"{speaker} said on {date}: "
         elif speaker:
             lead = f"{speaker}: "
         else:
             lead = f"On {date}: " if date else ""
-        for part in parts:
-            for text in _split_sentences(part.strip()):
-                result.append(_Sentence(text, speaker, lead, unit.timestamp))
+        result.append(_Sentence(sentence.text, speaker, lead, unit.timestamp))
     return result
-
-
-def _logical_lines(unit: TextUnit) -> list[str]:
-    """The unit's lines: a conversation's turns as they are; in prose, the lines of a paragraph
-    joined (notes are often wrapped at a fixed width), headings and list items on their own,
-    markdown markers removed."""
-    lines = [line.strip() for line in unit.text.splitlines()]
-    if unit.speakers:
-        return [line for line in lines if line]
-    joined: list[str] = []
-    previous_blank = True
-    for line in lines:
-        if not line:
-            previous_blank = True
-            continue
-        block = _BLOCK_START.match(line)
-        text = line[block.end() :].strip() if block else line
-        if block or previous_blank or not joined or joined[-1].endswith(":"):
-            joined.append(text)
-        else:
-            joined[-1] = f"{joined[-1]} {text}"
-        previous_blank = bool(block) and line.startswith("#")
-    return [line for line in joined if line]
-
-
-def _split_sentences(text: str) -> list[str]:
-    """`text` cut after ., ! or ? followed by space, except after abbreviations ("Dr.")."""
-    sentences: list[str] = []
-    for piece in _SENTENCE_END.split(text):
-        if sentences and _ABBREVIATION.search(sentences[-1]):
-            sentences[-1] = f"{sentences[-1]} {piece}"
-        elif piece.strip():
-            sentences.append(piece.strip())
-    return sentences
 
 
 def _capitalized_inside(sentences: list[_Sentence]) -> set[str]:

@@ -4,8 +4,8 @@ keywords that type an entity. Plain data, English."""
 from __future__ import annotations
 
 
-def _words(text: str) -> list[str]:
-    """The whitespace-separated words of `text`."""
+def word_list(text: str) -> list[str]:
+    """The whitespace-separated words of `text` (how word lists are written here)."""
     return text.split()
 
 
@@ -64,12 +64,12 @@ sister brother mom dad mum mother father aunt uncle cousin grandma grandpa coach
 """.replace("awesome amazing awesome", "awesome amazing")
 
 #: Lowercase words that are never (part of) a salient noun phrase or a name on their own.
-STOPWORDS = frozenset(_words(_FUNCTION_WORDS + _CHAT_WORDS))
+STOPWORDS = frozenset(word_list(_FUNCTION_WORDS + _CHAT_WORDS))
 
-MONTHS = _words(
+MONTHS = word_list(
     "january february march april may june july august september october november december"
 )
-WEEKDAYS = _words("monday tuesday wednesday thursday friday saturday sunday")
+WEEKDAYS = word_list("monday tuesday wednesday thursday friday saturday sunday")
 
 #: Capitalized words that are not names even in the middle of a sentence.
 NOT_NAMES = frozenset(
@@ -81,11 +81,13 @@ NOT_NAMES = frozenset(
 )
 
 #: Words that join the capitalized words of one name ("Bank of America", "Forno da Vila").
-NAME_CONNECTORS = frozenset(_words("of de da do dos das du la le van von der den del di y e and &"))
+NAME_CONNECTORS = frozenset(
+    word_list("of de da do dos das du la le van von der den del di y e and &")
+)
 
 #: Words before a name that make it a person.
 PERSON_TITLES = frozenset(
-    _words(
+    word_list(
         "dr dr. mr mr. mrs mrs. ms ms. prof prof. professor aunt uncle grandma grandpa granny "
         "grandmother grandfather cousin coach sister brother mom dad mother father"
     )
@@ -94,7 +96,7 @@ PERSON_TITLES = frozenset(
 #: The last word of a name or phrase → entity type.
 TYPE_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(
-        _words(
+        word_list(
             "club association company corp corporation inc ltd university college school "
             "academy institute foundation society team band church hospital clinic bank agency "
             "center centre library bakery restaurant cafe café shop store museum council "
@@ -104,7 +106,7 @@ TYPE_KEYWORDS: dict[str, str] = {
         "organization",
     ),
     **dict.fromkeys(
-        _words(
+        word_list(
             "city town village country state river lake mountain mountains park beach island "
             "islands street road avenue square bay coast sea ocean valley forest desert county "
             "province region district harbor harbour port trail canyon falls hill hills "
@@ -113,7 +115,7 @@ TYPE_KEYWORDS: dict[str, str] = {
         "geo",
     ),
     **dict.fromkeys(
-        _words(
+        word_list(
             "party festival concert wedding marathon race conference trip vacation holiday camp "
             "parade ceremony graduation birthday anniversary tour match game competition "
             "tournament show exhibition fair meeting workshop class lesson session event "
@@ -122,7 +124,7 @@ TYPE_KEYWORDS: dict[str, str] = {
         "event",
     ),
     **dict.fromkeys(
-        _words(
+        word_list(
             "book novel painting guitar piano bike bicycle car phone camera computer laptop "
             "necklace ring bracelet shoes album song poster sculpture vase bowl kayak boat"
         ),

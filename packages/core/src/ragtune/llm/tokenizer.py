@@ -27,6 +27,11 @@ class ModelTokenizer:
         spans: list[tuple[int, int]] = self._backend.encode(text, add_special_tokens=False).offsets
         return spans
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """How many tokens each of `texts` has."""
+        encodings = self._backend.encode_batch(texts, add_special_tokens=False)
+        return [len(encoding.ids) for encoding in encodings]
+
 
 def load_tokenizer(spec: str) -> ModelTokenizer:
     """The tokenizer of the local model named by `spec` (``embedded`` or ``hf:...``).

@@ -1,0 +1,100 @@
+"""`ragtune synthesize`: the training data (synth/train.jsonl, val.jsonl, card.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ragtune.cli.app import CliOptions, cli, workspace_arguments
+from ragtune.config import load_config, save_config, set_value
+from ragtune.synth.settings import STRATEGY_NAMES
+from ragtune.workspace import Workspace
+
+# Options that set one `synth.*` count, as (option, setting, help).
+_COUNTS = (
+    ("--per-entity", "synth.entity_templates.per_entity", "Template questions per entity."),
+    (
+        "--per-relationship",
+        "synth.relationship_templates.per_relationship",
+        "Template questions per relationship.",
+    ),
+    ("--per-unit", "synth.text_units.per_unit", "Facts asked about per text unit."),
+    ("--per-community", "synth.global_qa.per_community", "Questions per community."),
+    ("--paraphrases", "synth.text_units.paraphrases", "Phrasings of each text-unit fact."),
+    ("--seed", "synth.seed", "Seed of every random choice."),
+)
+
+
+def _count_options(command: click.Command) -> click.Command:
+    for option, setting, help_text in reversed(_COUNTS):
+        name = option.lstrip("-").replace("-", "_")
+        command = click.option(
+            option, name, type=click.IntRange(min=0), help=f"{help_text} ({setting})"
+        )(command)
+    return command
+
+
+@cli.command()
+@workspace_arguments
+@click.option("--teacher", help="The teacher model spec (default: teacher of memory.yaml).")
+@click.option(
+    "--writer",
+    type=click.Choice(["auto", "llm", "heuristic"]),
+    help="Who writes questions: llm (the teacher) or heuristic (no model); default auto: "
+    "heuristic when the teacher is embedded.",
+)
+@click.option(
+    "--strategies",
+    help="Comma-separated strategies to run (default all): " + ", ".join(STRATEGY_NAMES) + ".",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["paraphrase", "source"]),
+    help="Hold out unseen phrasings of trained facts (paraphrase, default) or whole source "
+    "units (source).",
+)
+@_count_options
+@click.pass_obj
+def synthesize(
+    options: CliOptions,
+    workspace: Path,
+    overrides: tuple[str, ...],
+    teacher: str | None,
+    writer: str | None,
+    strategies: str | None,
+    split: str | None,
+    **counts: int | None,
+) -> None:
+    """Synthesize question/answer training data from the index of WORKSPACE, following RAG
+    principles: synth/train.jsonl and synth/val.jsonl (TRL conversational prompt-completion
+    records with kind, query_scope and source_ids) and synth/card.json.
+
+    Every answer comes from its sources: the grounding filter drops answers their source
+    units do not support, and the card counts what was dropped and why. The same index and
+    settings give the same files; teacher answers are cached in the workspace.
+    """
+    space = Workspace.at(workspace)
+    config = load_config(space.config_path, overrides)
+    given = [
+        (teacher, "teacher", "--teacher"),
+        (writer, "synth.writer", "--writer"),
+        (strategies, "synth.strategies", "--strategies"),
+        (split, "synth.split", "--split"),
+    ]
+    for option, setting, _ in _COUNTS:
+        value = counts[option.lstrip("-").replace("-", "_")]
+        given.append((None if value is None else str(value), setting, option))
+    for value, key, where in given:
+        if value is not None:
+            set_value(config, key, value, where=where)
+    config.validate()
+
+    from ragtune.synth.pipeline import synthesize as run
+
+    card = run(space, config, progress=options.progress)
+    save_config(config, space.config_path)
+    click.echo(card.summary_line())
+    click.echo(f"wrote {space.train_path}, {space.val_path} and {space.card_path}")
+    for name, why in card.skipped.items():
+        click.echo(f"skipped {name}: {why}", err=True)

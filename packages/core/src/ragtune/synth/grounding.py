@@ -1,0 +1,87 @@
+"""The grounding filter: an answer is kept only if its sources support what it says.
+
+Support is lexical: the share of the answer's content words (stop words dropped, Porter-stemmed,
+numbers kept) that occur in the record's sources — its text units, or the context the strategy
+answered from. An answer below `synth.min_support` is dropped and counted; answers with no
+sources (abstentions) are not checked here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from ragtune.index.lexicon import STOPWORDS, word_list
+from ragtune.synth.records import QARecord
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# Words that frame an answer rather than state a fact ("Based on the memory, therefore ...").
+_FRAMING = frozenset(
+    word_list(
+        """answer answers based according memory memories context information mentioned mention
+    mentions therefore thus hence overall summary conclusion final reasoning step steps appears
+    indicates suggests shows shown stated states says said source sources text passage"""
+    )
+)
+
+
+def content_stems(text: str) -> set[str]:
+    """The stems of the content words of `text` (numbers included)."""
+    stems = set()
+    for token in _TOKEN.findall(text.lower()):
+        token = token.replace("’", "'")
+        if token.endswith("'s"):
+            token = token[:-2]
+        if token in STOPWORDS or token in _FRAMING or (len(token) < 2 and not token.isdigit()):
+            continue
+        stems.add(_stem(token))
+    return stems
+
+
+def support(answer: str, source_text: str) -> float:
+    """The share of `answer`'s content words found in `source_text` (1.0 if it has none)."""
+    wanted = content_stems(answer)
+    if not wanted:
+        return 1.0
+    return len(wanted & content_stems(source_text)) / len(wanted)
+
+
+class GroundingFilter:
+    """Keeps records whose answers their sources support.
+
+    Args:
+        unit_texts: Text of every unit, by id.
+        min_support: The least support an answer needs.
+    """
+
+    def __init__(self, unit_texts: Mapping[str, str], min_support: float) -> None:
+        self.unit_texts = unit_texts
+        self.min_support = min_support
+
+    def score(self, record: QARecord) -> float | None:
+        """The support of `record`'s answer, or None if it has no sources to check against."""
+        if not record.source_ids and record.support is None:
+            return None
+        sources = [self.unit_texts.get(unit_id, "") for unit_id in record.source_ids]
+        if record.support is not None:
+            sources.append(record.support)
+        return support(record.answer, "\n".join(sources))
+
+    def keeps(self, record: QARecord) -> bool:
+        """Whether `record` is grounded enough to keep."""
+        score = self.score(record)
+        return score is None or score >= self.min_support
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return str(_porter().stem(word))
+
+
+@lru_cache(maxsize=1)
+def _porter() -> Any:
+    from nltk.stem.porter import PorterStemmer
+
+    return PorterStemmer()

@@ -1,0 +1,309 @@
+"""Questions from first-person sentences, with no language model.
+
+"I've been researching adoption agencies." said by Caroline becomes the fact *What has Caroline
+been researching?* → *Adoption agencies*; "I went to a LGBTQ support group yesterday" becomes
+*Where did Caroline go?* → *A LGBTQ support group*, and — with its time expression removed —
+the event *go to a LGBTQ support group*, which temporal questions ask "When did ...?" about.
+Verbs are lemmatized and inflected with LemmInflect's dictionary; answers are spans of the
+sentence, so they are grounded by construction. Sentences that do not fit these patterns
+give nothing (a missed question is better than a wrong one).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ragtune.index.dates import time_expressions
+from ragtune.index.lexicon import STOPWORDS, word_list
+
+# "I", optionally followed by auxiliaries and adverbs, then the main verb.
+_CLAUSE = re.compile(
+    r"(?:^|(?<=[\s,;:(]))I(?P<aux>(?:'ve|’ve|'m|’m|'d|’d|\s+have|\s+am|\s+was|\s+had)?)"
+    r"(?P<adverbs>(?:\s+(?:just|finally|recently|really|also|actually|even|totally|"
+    r"definitely|already|always|often|usually|sometimes|still|never|ever|again|once|been))*)"
+    r"\s+(?P<verb>[a-z]+)\b(?P<rest>[^.!?]*)"
+)
+_MY_CLAUSE = re.compile(
+    r"(?:^|(?<=[\s,;:(]))[Mm]y (?P<noun>(?:favou?rite |new |old |first |dream )?[a-z]+)"
+    r" (?P<verb>is|was) (?P<rest>[^.!?,;]+)"
+)
+_BOUNDARY = re.compile(
+    r"\s*(?:[,;:!?()\"“”—–]|\s-\s|\.(?:\s|$)|\b(?:and|but|because|so|which|who|that|when|while|"
+    r"since|as|if|though|although|where|cause|cuz|or|until|after|before|than|lol|haha)\b)"
+)
+_PREPOSITIONS = frozenset(
+    word_list("to at in into on for with about from by through around out up over near inside")
+)
+_CLAUSE_OPENERS = frozenset(
+    word_list(
+        """and but so because then when after before since cause also well now recently finally
+    actually yeah yes oh wow honestly anyway plus"""
+    )
+)
+_DEMONSTRATIVE = re.compile(r"^(?:this|that|these|those)\b", re.IGNORECASE)
+_SUBJECT_PRONOUN = re.compile(r"\b(?:I|[Ww]e|[Tt]hey|[Hh]e|[Ss]he)\b(?!-)")
+_PARTICLES = frozenset(["up", "out", "off", "down", "back", "away"])
+_PLACE_PREPOSITIONS = frozenset(["to", "at", "in", "into", "near", "inside", "around"])
+# Verbs that say little on their own ("I think ...", "I feel ...") or need a clause object.
+_SKIPPED_VERBS = frozenset(
+    word_list(
+        """be do can could will would should may might must shall think feel know guess hope wish
+    mean bet believe agree understand appreciate thank say tell ask want need wonder imagine
+    suppose reckon realize realise notice see hear totally gotta gonna wanna love like let get
+    try keep remember forget admit swear promise bet cannot"""
+    )
+)
+# Present-tense verbs whose object is a lasting fact ("I play the violin").
+_PRESENT_VERBS = frozenset(["enjoy", "prefer", "adore", "hate", "have", "own", "play", "work"])
+_PRONOUNS = {
+    "my": "their",
+    "mine": "theirs",
+    "me": "them",
+    "myself": "themselves",
+    "our": "their",
+    "ours": "theirs",
+    "us": "them",
+    "we": "they",
+    "ourselves": "themselves",
+    "i": "they",
+}
+_TO_YOU = {
+    "my": "your",
+    "mine": "yours",
+    "me": "you",
+    "myself": "yourself",
+    "our": "your",
+    "ours": "yours",
+    "us": "you",
+    "we": "you",
+    "ourselves": "yourselves",
+    "i": "you",
+}
+_SECOND_PERSON = frozenset(["you", "your", "yours", "yourself", "u", "ya"])
+_MAX_OBJECT_WORDS = 8
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A question a first-person sentence answers.
+
+    Attributes:
+        question: The question, about the speaker by name; None when only `when` can be asked
+            ("I'm going camping" says when, not what).
+        answer: A span of the sentence (pronouns turned to the third person), capitalized.
+        when: The question asking when it happened ("When did Caroline go to a LGBTQ support
+            group?"), for sentences with a time expression; None for facts of other patterns.
+        happened: The event as a past-tense statement ("Caroline went to a LGBTQ support
+            group"), for ordering questions; None unless the sentence is in the past tense.
+    """
+
+    question: str | None
+    answer: str
+    when: str | None = None
+    happened: str | None = None
+
+
+def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
+    """The facts `speaker` states about themselves in `sentence` (at most one per pattern).
+
+    With no speaker (notes the memory's owner wrote), questions address the owner as "you".
+    """
+    text = _without_time(sentence)
+    person = _Person(speaker)
+    facts: list[Fact] = []
+    clause = next((m for m in _CLAUSE.finditer(text) if _starts_clause(text, m.start())), None)
+    if clause:
+        facts += _verb_facts(clause, person)
+    mine = _MY_CLAUSE.search(text)
+    if mine:
+        value = _object(mine.group("rest"))
+        noun = mine.group("noun")
+        if value and not _is_pronoun_phrase(value):
+            be = mine.group("verb")
+            wh = "Who" if _is_name(value) else "What"
+            facts.append(Fact(f"{wh} {be} {person.possessive} {noun}?", person.answer(value)))
+    return facts
+
+
+@dataclass(frozen=True)
+class _Person:
+    """Who a fact is about: a named speaker (third person) or the memory's owner ("you")."""
+
+    name: str | None
+
+    @property
+    def subject(self) -> str:
+        return self.name or "you"
+
+    @property
+    def possessive(self) -> str:
+        return f"{self.name}'s" if self.name else "your"
+
+    def helper(self, word: str) -> str:
+        if self.name:
+            return word
+        return {"has": "have", "is": "are", "was": "were", "does": "do"}.get(word, word)
+
+    def swap(self, text: str) -> str:
+        return third_person(text) if self.name else second_person(text)
+
+    def answer(self, span: str) -> str:
+        text = self.swap(span.strip())
+        return text[:1].upper() + text[1:]
+
+
+def inflect(verb: str, tag: str) -> str:
+    """`verb` (a lemma) inflected for `tag` (VBD, VBZ, VBG, VBN), or unchanged if unknown."""
+    forms = _inflections(verb).get(tag)
+    return forms[0] if forms else verb
+
+
+def third_person(text: str) -> str:
+    """`text` with first-person pronouns turned to the third person (my → their)."""
+    return _swap_pronouns(text, _PRONOUNS)
+
+
+def second_person(text: str) -> str:
+    """`text` with first-person pronouns turned to the second person (my → your)."""
+    return _swap_pronouns(text, _TO_YOU)
+
+
+def _swap_pronouns(text: str, table: dict[str, str]) -> str:
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return table.get(word.lower(), word)
+
+    return re.sub(r"\b(?:[Mm]y|mine|me|myself|[Oo]ur|ours|us|[Ww]e|ourselves|I)\b", swap, text)
+
+
+def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
+    aux = clause.group("aux").strip(" '’").lower()
+    adverbs = clause.group("adverbs").split()
+    verb = clause.group("verb").lower()
+    lemma = _lemma(verb)
+    if lemma is None or lemma in _SKIPPED_VERBS:
+        return []
+    if verb.endswith("ing") and (aux in ("m", "am", "was") or "been" in adverbs):
+        helper = "was" if aux == "was" else "has" if "been" in adverbs else "is"
+        asked = f"been {verb}" if helper == "has" else verb
+    elif _is_past(verb, lemma) and aux in ("", "ve", "have", "had"):
+        helper, asked = "did", lemma
+    elif verb == lemma and aux == "" and lemma in _PRESENT_VERBS:
+        helper, asked = "does", lemma
+    else:
+        return []
+    phrase = _object(clause.group("rest"))
+    if phrase is None or any(word in _SECOND_PERSON for word in phrase.lower().split()):
+        return []
+    if _SUBJECT_PRONOUN.search(phrase):
+        return []  # a clause, not an object ("I'm always working on", "we'd try them")
+    phrase = _DEMONSTRATIVE.sub("the", phrase)
+
+    def ask(wh: str, tail: str) -> str:
+        return f"{wh} {person.helper(helper)} {person.subject} {asked}{tail}?"
+
+    words = phrase.split()
+    particle = ""
+    if len(words) > 1 and words[0].lower() in _PARTICLES:  # "signed up for a class"
+        particle, words = f" {words[0].lower()}", words[1:]
+        asked, phrase = asked + particle, " ".join(words)
+    facts: list[tuple[str | None, str]] = []
+    if lemma == "go" and words[0].lower().endswith("ing"):  # "going camping": only "when"
+        facts.append((None, words[0]))
+    elif words[0].lower() in _PREPOSITIONS:
+        preposition, target = words[0].lower(), " ".join(words[1:])
+        if target and _has_content(target):
+            if preposition in _PLACE_PREPOSITIONS:
+                facts.append((ask("Where", ""), target))
+            else:
+                facts.append((ask("What", f" {preposition}"), target))
+    else:
+        direct, tail = _split_at_preposition(words)
+        if _has_content(direct) and not _is_pronoun_phrase(direct):
+            facts.append((ask("What", f" {person.swap(tail)}" if tail else ""), direct))
+    if not facts:
+        return []
+    when = ask("When", f" {person.swap(phrase)}") if helper in ("did", "is", "was") else None
+    happened = None
+    if helper == "did":
+        subject = person.name or "You"
+        happened = f"{subject} {inflect(lemma, 'VBD')}{particle} {person.swap(phrase)}"
+    return [Fact(question, person.answer(span), when, happened) for question, span in facts]
+
+
+def _object(rest: str) -> str | None:
+    """The object of a clause: `rest` up to the first clause boundary, if short enough."""
+    rest = rest.strip()
+    first = re.match(r"\S+", rest)  # a boundary word can start the object ("that lake")
+    cut = _BOUNDARY.search(rest, first.end() if first else 0)
+    phrase = (rest[: cut.start()] if cut else rest).strip()
+    phrase = re.sub(r"\s+(?:too|again|now|then|lately|today|anymore|though)$", "", phrase)
+    words = phrase.split()
+    if not words or len(words) > _MAX_OBJECT_WORDS:
+        return None
+    return phrase
+
+
+def _split_at_preposition(words: list[str]) -> tuple[str, str]:
+    for position, word in enumerate(words[1:], start=1):
+        if word.lower() in _PREPOSITIONS:
+            return " ".join(words[:position]), " ".join(words[position:])
+    return " ".join(words), ""
+
+
+def _starts_clause(text: str, position: int) -> bool:
+    """Whether "I" at `position` starts a clause ("so I went"), not a relative clause
+    ("the figurines I bought")."""
+    before = text[:position].rstrip()
+    if not before or before[-1] in ',;:!?.(—–-"“':
+        return True
+    return before.split()[-1].lower() in _CLAUSE_OPENERS
+
+
+def _is_name(text: str) -> bool:
+    words = text.split()
+    return words[0] not in ("A", "An", "The") and all(w[:1].isupper() for w in words)
+
+
+def _has_content(text: str) -> bool:
+    return any(word.lower().strip("'’") not in STOPWORDS for word in text.split())
+
+
+def _is_pronoun_phrase(text: str) -> bool:
+    return all(
+        word.lower() in STOPWORDS or word.lower() in _PRONOUNS or word.lower() in _SECOND_PERSON
+        for word in text.split()
+    )
+
+
+def _without_time(sentence: str) -> str:
+    text = sentence
+    for expression in time_expressions(sentence):
+        text = re.sub(rf"\s*\b{re.escape(expression)}\b", "", text, count=1)
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def _lemma(verb: str) -> str | None:
+    lemmas = _all_lemmas(verb).get("VERB")
+    return lemmas[0] if lemmas else None
+
+
+def _is_past(verb: str, lemma: str) -> bool:
+    forms = _inflections(lemma)
+    return verb in forms.get("VBD", ()) or verb in forms.get("VBN", ())
+
+
+@lru_cache(maxsize=4096)
+def _all_lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    import lemminflect
+
+    return dict(lemminflect.getAllLemmas(word))
+
+
+@lru_cache(maxsize=4096)
+def _inflections(lemma: str) -> dict[str, tuple[str, ...]]:
+    import lemminflect
+
+    return dict(lemminflect.getAllInflections(lemma, upos="VERB"))

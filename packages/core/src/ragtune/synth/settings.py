@@ -1,0 +1,258 @@
+"""The `synth.*` settings of `memory.yaml`: the synthesis stage and each strategy's own section.
+
+Plain dataclasses (no behaviour), so `ragtune.config` can hold them without importing the
+strategies; each strategy class names its section in `settings_name`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ragtune.errors import ConfigError
+
+#: Every built-in strategy, in the order they run (recall runs last: it reuses their questions).
+STRATEGY_NAMES = (
+    "entity_templates",
+    "relationship_templates",
+    "cot",
+    "text_units",
+    "global_qa",
+    "temporal",
+    "unanswerable",
+    "recall",
+)
+
+#: What the tuned model says when the memory does not hold the answer. It contains "not
+#: mentioned", which LoCoMo's scorer counts as the right answer to an adversarial question.
+DEFAULT_ABSTENTION = (
+    "That is not mentioned in my memory, so I don't know; I have no information about it."
+)
+
+_TYPED = ["person", "organization", "geo", "event", "object"]
+
+
+@dataclass
+class EntityTemplateSettings:
+    """Entity template QA: templated questions about an entity, answered with its description."""
+
+    per_entity: int = field(
+        default=3, metadata={"help": "Question templates (paraphrases) used per entity."}
+    )
+    types: list[str] = field(
+        default_factory=lambda: list(_TYPED),
+        metadata={"help": "Entity types asked about (salient phrases are type concept)."},
+    )
+    min_frequency: int = field(
+        default=1, metadata={"help": "Text units that must mention an entity for it to be asked."}
+    )
+
+
+@dataclass
+class RelationshipTemplateSettings:
+    """Relationship template QA: "What is the relationship between A and B?" and variants."""
+
+    per_relationship: int = field(
+        default=2, metadata={"help": "Question templates (paraphrases) used per relationship."}
+    )
+    min_weight: float = field(
+        default=2.0,
+        metadata={
+            "help": "Relationships this strong are asked about whatever their endpoints' types."
+        },
+    )
+    types: list[str] = field(
+        default_factory=lambda: list(_TYPED),
+        metadata={"help": "Relationships between two entities of these types are always asked."},
+    )
+
+
+@dataclass
+class CotSettings:
+    """Entity and relationship chain-of-thought QA, written by the teacher."""
+
+    max_entities: int = field(
+        default=100, metadata={"help": "Entities asked about, the most connected first."}
+    )
+    max_relationships: int = field(
+        default=100, metadata={"help": "Relationships asked about, the strongest first."}
+    )
+    max_units: int = field(
+        default=30, metadata={"help": "Source text units shown to the teacher per item."}
+    )
+    max_context_chars: int = field(
+        default=12000, metadata={"help": "Longest context (description and units) per request."}
+    )
+    types: list[str] = field(
+        default_factory=lambda: list(_TYPED),
+        metadata={"help": "Entity types asked about."},
+    )
+
+
+@dataclass
+class TextUnitSettings:
+    """Text-unit QA: specific factual questions whose answers are spans of one unit."""
+
+    per_unit: int = field(default=8, metadata={"help": "Facts asked about per text unit."})
+    paraphrases: int = field(
+        default=2, metadata={"help": "Phrasings of each fact's question (1 = no paraphrase)."}
+    )
+
+
+@dataclass
+class GlobalSettings:
+    """Global QA: whole-memory questions answered map-reduce from community reports."""
+
+    per_community: int = field(
+        default=2, metadata={"help": "Questions (paraphrases) per community."}
+    )
+    max_communities: int = field(
+        default=200, metadata={"help": "Communities asked about, the highest ranked first."}
+    )
+    max_reports: int = field(
+        default=8, metadata={"help": "Reports the reduce step reads per question."}
+    )
+    max_points: int = field(
+        default=6, metadata={"help": "Key points an answer keeps after the reduce step."}
+    )
+    timelines: int = field(
+        default=10, metadata={"help": "People whose change over time is asked about."}
+    )
+
+
+@dataclass
+class TemporalSettings:
+    """Temporal QA: when dated events happened, and which came first."""
+
+    paraphrases: int = field(
+        default=2, metadata={"help": 'Phrasings of each "when" question (1 = no paraphrase).'}
+    )
+    orderings: int = field(
+        default=200, metadata={"help": '"Did X happen before Y?" questions at most.'}
+    )
+
+
+@dataclass
+class UnanswerableSettings:
+    """Unanswerable QA: plausible questions the memory cannot answer, answered by abstaining."""
+
+    share: float = field(
+        default=0.1,
+        metadata={"help": "Unanswerable records per answerable local record (0.1 = one in ten)."},
+    )
+    abstention: str = field(
+        default=DEFAULT_ABSTENTION, metadata={"help": "The answer to every unanswerable question."}
+    )
+
+
+@dataclass
+class RecallSettings:
+    """Recall QA: a question answered with the verbatim text of the unit that answers it."""
+
+    per_unit: int = field(default=2, metadata={"help": "Recall questions per text unit."})
+    passage: Literal["unit", "turns"] = field(
+        default="unit",
+        metadata={
+            "help": "What is recalled: the whole unit, or the answering turns (with one turn "
+            "either side) — verbatim either way."
+        },
+    )
+
+
+@dataclass
+class SynthConfig:
+    """How training data is synthesized from the index."""
+
+    strategies: list[str] = field(
+        default_factory=lambda: list(STRATEGY_NAMES),
+        metadata={"help": "The strategies that run: " + ", ".join(STRATEGY_NAMES) + "."},
+    )
+    writer: Literal["auto", "llm", "heuristic"] = field(
+        default="auto",
+        metadata={
+            "help": "Who writes questions where a strategy can use the teacher: llm or "
+            "heuristic (templates and spans); auto is heuristic when the teacher is embedded."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of every random choice."})
+    val_fraction: float = field(
+        default=0.1, metadata={"help": "Share of facts (or source units) held out for validation."}
+    )
+    split: Literal["paraphrase", "source"] = field(
+        default="paraphrase",
+        metadata={
+            "help": "paraphrase: validation holds unseen phrasings of facts trained on; source: "
+            "validation holds whole source units that training never sees."
+        },
+    )
+    min_support: float = field(
+        default=0.6,
+        metadata={"help": "Share of an answer's content words its sources must contain."},
+    )
+    dedup_threshold: float = field(
+        default=0.85,
+        metadata={"help": "Questions this similar (MinHash Jaccard) to a kept one are dropped."},
+    )
+    max_tokens: int = field(default=768, metadata={"help": "Most tokens of one teacher answer."})
+    batch_size: int = field(default=16, metadata={"help": "Teacher requests sent together."})
+    entity_templates: EntityTemplateSettings = field(default_factory=EntityTemplateSettings)
+    relationship_templates: RelationshipTemplateSettings = field(
+        default_factory=RelationshipTemplateSettings
+    )
+    cot: CotSettings = field(default_factory=CotSettings)
+    text_units: TextUnitSettings = field(default_factory=TextUnitSettings)
+    global_qa: GlobalSettings = field(default_factory=GlobalSettings)
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
+    unanswerable: UnanswerableSettings = field(default_factory=UnanswerableSettings)
+    recall: RecallSettings = field(default_factory=RecallSettings)
+
+    def check(self) -> None:
+        """Check the values' ranges.
+
+        Raises:
+            ConfigError: a value is out of range or a strategy is unknown.
+        """
+        unknown = [name for name in self.strategies if name not in STRATEGY_NAMES]
+        if unknown:
+            raise ConfigError(
+                f"unknown synth strategies {', '.join(unknown)} "
+                f"(known: {', '.join(STRATEGY_NAMES)})"
+            )
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError("synth.val_fraction must be at least 0 and below 1")
+        for name in ("min_support", "dedup_threshold"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"synth.{name} must be between 0 and 1")
+        if not 0 <= self.unanswerable.share <= 1:
+            raise ConfigError("synth.unanswerable.share must be between 0 and 1")
+        if not self.unanswerable.abstention.strip():
+            raise ConfigError("synth.unanswerable.abstention must not be empty")
+        counts = {
+            "max_tokens": self.max_tokens,
+            "batch_size": self.batch_size,
+            "entity_templates.per_entity": self.entity_templates.per_entity,
+            "relationship_templates.per_relationship": self.relationship_templates.per_relationship,
+            "cot.max_units": self.cot.max_units,
+            "cot.max_context_chars": self.cot.max_context_chars,
+            "text_units.paraphrases": self.text_units.paraphrases,
+            "global_qa.per_community": self.global_qa.per_community,
+            "global_qa.max_reports": self.global_qa.max_reports,
+            "global_qa.max_points": self.global_qa.max_points,
+            "temporal.paraphrases": self.temporal.paraphrases,
+        }
+        for name, value in counts.items():
+            if value < 1:
+                raise ConfigError(f"synth.{name} must be at least 1")
+        others = {
+            "entity_templates.min_frequency": self.entity_templates.min_frequency,
+            "cot.max_entities": self.cot.max_entities,
+            "cot.max_relationships": self.cot.max_relationships,
+            "text_units.per_unit": self.text_units.per_unit,
+            "global_qa.max_communities": self.global_qa.max_communities,
+            "global_qa.timelines": self.global_qa.timelines,
+            "temporal.orderings": self.temporal.orderings,
+            "recall.per_unit": self.recall.per_unit,
+        }
+        for name, value in others.items():
+            if value < 0:
+                raise ConfigError(f"synth.{name} must be 0 or more")

@@ -1,0 +1,146 @@
+"""Unanswerable QA: plausible questions the memory cannot answer, answered by abstaining.
+
+Two kinds, as in LoCoMo's adversarial questions: a fact one speaker stated, asked about the
+other speaker ("What has Melanie been researching?" when only Caroline researched adoption
+agencies) — kept only if nothing the other speaker said contains the question's or answer's
+key words; and questions about people the memory never mentions. The answer is the fixed
+abstention sentence (`synth.unanswerable.abstention`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ragtune.index.lexicon import word_list
+from ragtune.synth.context import SynthContext
+from ragtune.synth.grounding import content_stems
+from ragtune.synth.records import QARecord, fact_id
+from ragtune.synth.settings import UnanswerableSettings
+from ragtune.synth.strategies.base import Generated, Strategy
+
+#: Common first names; those the memory never mentions become absent people.
+FIRST_NAMES = word_list(
+    "Aaron Abigail Adrian Alice Amir Ana Andrea Beatriz Ben Bianca Carlos Chloe Daniel Diego "
+    "Elena Emma Ethan Fatima Felix Gabriel Grace Hannah Hugo Isaac Ivy Jacob Jade Julia Kai "
+    "Karen Leo Lily Lucas Mateo Maya Mia Nadia Noah Olivia Omar Paolo Priya Rafael Rosa Samuel "
+    "Sofia Tara Theo Vera Victor Yuki Zara"
+)
+_ABSENT_TEMPLATES = (
+    "What did {absent} say about {topic}?",
+    "When did {person} meet {absent}?",
+    "What did {person} and {absent} do together?",
+    "What is {absent}'s favorite hobby?",
+    "Where does {absent} live?",
+    "What did {person} give {absent} as a present?",
+    "How does {person} know {absent}?",
+)
+_SWAPPED_KINDS = ("text_unit", "temporal")
+_LEADS = ("In the conversation", "In your note", "From what", "Do you remember")
+
+
+class UnanswerableQA(Strategy):
+    """Questions whose answer is not in the memory, answered with the abstention sentence."""
+
+    name: ClassVar[str] = "unanswerable"
+    kinds: ClassVar[tuple[str, ...]] = ("unanswerable",)
+    settings_class = UnanswerableSettings
+    settings: UnanswerableSettings
+
+    def generate(
+        self, context: SynthContext, earlier: Sequence[QARecord], *, progress: bool = False
+    ) -> Generated:
+        """About `share` unanswerable records per earlier local record: half swapped
+        speakers, the rest (and any shortfall) absent people."""
+        local = [r for r in earlier if r.query_scope == "local" and r.kind != "recall"]
+        wanted = round(self.settings.share * len(local))
+        rng = context.rng(self.name)
+        swapped = _swapped_questions(context, earlier)
+        rng.shuffle(swapped)
+        questions = swapped[: wanted // 2 + wanted % 2]
+        questions += _absent_questions(context, rng, wanted - len(questions))
+        result = Generated()
+        for question in questions:
+            result.records.append(
+                QARecord(
+                    question=question,
+                    answer=self.settings.abstention,
+                    kind="unanswerable",
+                    query_scope="local",
+                    source_ids=(),
+                    fact_id=fact_id("unanswerable", question),
+                )
+            )
+        return result
+
+
+def _swapped_questions(context: SynthContext, earlier: Sequence[QARecord]) -> list[str]:
+    said = _stems_by_speaker(context)
+    questions = []
+    seen_facts = set()
+    for record in earlier:
+        if record.kind not in _SWAPPED_KINDS or record.fact_id in seen_facts:
+            continue
+        seen_facts.add(record.fact_id)
+        if len(record.source_ids) != 1:
+            continue
+        unit = context.unit_by_id[record.source_ids[0]]
+        named = [s for s in unit.speakers if re.search(rf"\b{re.escape(s)}\b", record.question)]
+        if len(unit.speakers) != 2 or len(named) != 1:
+            continue
+        other = next(s for s in unit.speakers if s != named[0])
+        if not _plain(record.question):
+            continue
+        question = re.sub(rf"\b{re.escape(named[0])}\b", other, record.question)
+        asked = {s for s in content_stems(question) - content_stems(other) if not s.isdigit()}
+        answered = content_stems(record.answer) - content_stems(named[0])
+        if not asked or not answered:
+            continue
+        if any(
+            asked <= stems or len(answered & stems) * 2 >= len(answered) for stems in said[other]
+        ):
+            continue  # the other speaker may have said something like it
+        questions.append(question)
+    return questions
+
+
+def _plain(question: str) -> bool:
+    """Whether `question` is a fact's plain phrasing (no date or paraphrase lead-in), whose
+    words are all about the fact."""
+    return not any(question.startswith(lead) for lead in _LEADS) and not re.search(r"\d", question)
+
+
+def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> list[str]:
+    if count <= 0:
+        return []
+    absent = [name for name in FIRST_NAMES if not context.mentions(name)]
+    speakers = sorted({s for unit in context.units for s in unit.speakers})
+    people = speakers or context.people()[:10] or ["you"]
+    topics = [
+        e.title
+        for e in sorted(context.index.entities, key=lambda e: (-e.degree, e.title))
+        if e.type != "person"
+    ][:50] or ["the weekend"]
+    questions: list[str] = []
+    attempts = 0
+    while absent and len(questions) < count and attempts < count * 10:
+        attempts += 1
+        template = rng.choice(_ABSENT_TEMPLATES)
+        question = template.format(
+            absent=rng.choice(absent), person=rng.choice(people), topic=rng.choice(topics)
+        )
+        if question not in questions:
+            questions.append(question)
+    return questions
+
+
+def _stems_by_speaker(context: SynthContext) -> dict[str, list[set[str]]]:
+    said: dict[str, list[set[str]]] = defaultdict(list)
+    for unit in context.units:
+        for sentence in context.sentences(unit.id):
+            if sentence.speaker:
+                said[sentence.speaker].append(content_stems(sentence.text))
+    return said
