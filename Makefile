@@ -1,6 +1,6 @@
 # The README's commands. Each one creates .venv and installs what it needs on first use.
 #
-#   make demo    ingest the sample corpus and ask the embedded model about it
+#   make demo    index the sample corpus, synthesize its training data, ask the embedded model
 #   make test    the whole test suite, `slow` tests included (no GPU, no network needed)
 #   make bench   the pytest-benchmark suite under bench/, timed
 #   make lint    ruff + mypy
@@ -36,6 +36,7 @@ $(STAMP): $(PACKAGE_FILES)
 
 demo: setup
 	$(BIN)/ragtune index $(DEMO_WORKSPACE) --corpus examples/sample_corpus
+	$(BIN)/ragtune synthesize $(DEMO_WORKSPACE)
 	$(BIN)/python examples/demo.py $(DEMO_WORKSPACE)
 
 test: setup

@@ -52,3 +52,65 @@ def make_workspace(
         return workspace, config, units
 
     return make
+
+
+# --- a LoCoMo slice with a heuristic index, for the synthesis tests -------------------------------
+
+#: Sessions of conv-26 in the slice (the first four: Caroline and Melanie, May to June 2023).
+SLICE_SESSIONS = 4
+
+
+@pytest.fixture(scope="session")
+def locomo_slice(locomo_dev: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """conv-26 of the LoCoMo dev file cut to its first sessions (with their QA), as a file."""
+    import json
+
+    record = json.loads(locomo_dev.read_text(encoding="utf-8"))[0]
+    conversation = record["conversation"]
+    kept = {
+        key: value
+        for key, value in conversation.items()
+        if not key.startswith("session_") or int(key.split("_")[1]) <= SLICE_SESSIONS
+    }
+    prefixes = tuple(f"D{n}:" for n in range(1, SLICE_SESSIONS + 1))
+    record["conversation"] = kept
+    record["qa"] = [
+        qa
+        for qa in record["qa"]
+        if qa["evidence"] and all(e.startswith(prefixes) for e in qa["evidence"])
+    ]
+    path = tmp_path_factory.mktemp("locomo-slice") / "conv-26-slice.json"
+    path.write_text(json.dumps([record]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def indexed_slice(
+    locomo_slice: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A workspace of the LoCoMo slice, ingested (tiny model's tokenizer) and indexed with the
+    heuristic extractor. Shared: copy it (`synth_workspace`) before writing to it."""
+    from ragtune.config import save_config
+    from ragtune.index.pipeline import build_index
+
+    overrides = [
+        f"chunking.tokenizer=hf:{tiny_model_dir}",
+        f"model=hf:{tiny_model_dir}",
+        f"corpus.path={locomo_slice}",
+    ]
+    config = load_config(None, overrides)
+    workspace = Workspace.at(tmp_path_factory.mktemp("slice") / "memory", create=True)
+    ingest(workspace, config, progress=False)
+    build_index(workspace, config, progress=False)
+    save_config(config, workspace.config_path)
+    return workspace.root
+
+
+@pytest.fixture
+def synth_workspace(indexed_slice: Path, tmp_path: Path) -> Workspace:
+    """A private copy of `indexed_slice` (memory.yaml names the tiny model; heuristic writer)."""
+    import shutil
+
+    target = tmp_path / "memory"
+    shutil.copytree(indexed_slice, target)
+    return Workspace.at(target)

@@ -59,15 +59,26 @@ class GroundingFilter:
     def __init__(self, unit_texts: Mapping[str, str], min_support: float) -> None:
         self.unit_texts = unit_texts
         self.min_support = min_support
+        self._unit_stems: dict[str, set[str]] = {}
 
     def score(self, record: QARecord) -> float | None:
         """The support of `record`'s answer, or None if it has no sources to check against."""
         if not record.source_ids and record.support is None:
             return None
-        sources = [self.unit_texts.get(unit_id, "") for unit_id in record.source_ids]
+        wanted = content_stems(record.answer)
+        if not wanted:
+            return 1.0
+        found: set[str] = set()
+        for unit_id in record.source_ids:
+            found |= wanted & self._stems_of(unit_id)
         if record.support is not None:
-            sources.append(record.support)
-        return support(record.answer, "\n".join(sources))
+            found |= wanted & content_stems(record.support)
+        return len(found) / len(wanted)
+
+    def _stems_of(self, unit_id: str) -> set[str]:
+        if unit_id not in self._unit_stems:
+            self._unit_stems[unit_id] = content_stems(self.unit_texts.get(unit_id, ""))
+        return self._unit_stems[unit_id]
 
     def keeps(self, record: QARecord) -> bool:
         """Whether `record` is grounded enough to keep."""

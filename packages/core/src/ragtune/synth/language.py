@@ -110,7 +110,7 @@ def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
 
     With no speaker (notes the memory's owner wrote), questions address the owner as "you".
     """
-    text = _without_time(sentence)
+    text = _with_subject(_without_time(sentence))
     person = _Person(speaker)
     facts: list[Fact] = []
     clause = next((m for m in _CLAUSE.finditer(text) if _starts_clause(text, m.start())), None)
@@ -212,6 +212,8 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
     facts: list[tuple[str | None, str]] = []
     if lemma == "go" and words[0].lower().endswith("ing"):  # "going camping": only "when"
         facts.append((None, words[0]))
+    elif words[0].lower() == "to" and len(words) > 1 and _lemma(words[1].lower()) == words[1]:
+        facts.append((ask("What", " to do"), " ".join(words[1:])))  # "started to learn X"
     elif words[0].lower() in _PREPOSITIONS:
         preposition, target = words[0].lower(), " ".join(words[1:])
         if target and _has_content(target):
@@ -276,6 +278,15 @@ def _is_pronoun_phrase(text: str) -> bool:
         word.lower() in STOPWORDS or word.lower() in _PRONOUNS or word.lower() in _SECOND_PERSON
         for word in text.split()
     )
+
+
+def _with_subject(text: str) -> str:
+    """`text` with the "I" a chat often drops restored: "Lost my job" → "I lost my job"."""
+    first, _, rest = text.partition(" ")
+    word = first.lower()
+    if rest and first[:1].isupper() and (lemma := _lemma(word)) and _is_past(word, lemma):
+        return f"I {word} {rest}"
+    return text
 
 
 def _without_time(sentence: str) -> str:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ragtune.index.dates import resolve_time, time_expressions
+from ragtune.index.names import normalize_name
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts
-from ragtune.synth.phrasing import clause
+from ragtune.synth.phrasing import clause, the
 from ragtune.synth.records import QARecord, fact_id
 from ragtune.synth.settings import TemporalSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
@@ -62,7 +63,7 @@ class TemporalQA(Strategy):
         if context.writer == "llm":
             questions = self._teacher_questions(context, events, result, progress)
         else:
-            questions = [self._heuristic_questions(event) for event in events]
+            questions = [self._heuristic_questions(context, event) for event in events]
         for event, asked in zip(events, questions, strict=True):
             if not asked:
                 continue
@@ -84,9 +85,19 @@ class TemporalQA(Strategy):
         result.records += self._orderings(context, events)
         return result
 
-    def _heuristic_questions(self, event: _Event) -> list[str]:
+    def _heuristic_questions(self, context: SynthContext, event: _Event) -> list[str]:
         if event.when is None:
-            return []
+            # No first-person pattern: ask about the dated event the index found in it.
+            titles = _dated_events(context, event.sentence)
+            if not titles:
+                return []
+            name, who = the(titles[0]), event.sentence.speaker
+            if who:
+                return [
+                    f"When was {name}, according to {who}?",
+                    f"When was {name} that {who} mentioned?",
+                ]
+            return [f"When was {name}?", f"On what date was {name}?"]
         asked = [event.when]
         if event.happened:
             asked.append(f"Do you remember when {clause(event.happened)}?")
@@ -183,6 +194,16 @@ def _events(context: SynthContext) -> list[_Event]:
             happened = facts[0].happened if facts else None
             events.append(_Event(sentence, expressions[0], date, when, happened))
     return events
+
+
+def _dated_events(context: SynthContext, sentence: UnitSentence) -> list[str]:
+    """Titles of the index's event entities that `sentence` names."""
+    text = f" {normalize_name(sentence.text)} "
+    return [
+        entity.title
+        for entity in context.entities_of(sentence.unit_id)
+        if entity.type == "event" and f" {normalize_name(entity.title)} " in text
+    ]
 
 
 def _day(date: str) -> dt.date | None:

@@ -92,8 +92,9 @@ def _swapped_questions(context: SynthContext, earlier: Sequence[QARecord]) -> li
         if len(unit.speakers) != 2 or len(named) != 1:
             continue
         other = next(s for s in unit.speakers if s != named[0])
-        if not _plain(record.question):
-            continue
+        subject = rf"^(?:What|Where|When|Who)\b.*\b(?:did|does|is|was|has) {re.escape(named[0])}\b"
+        if not _plain(record.question) or not re.search(subject, record.question):
+            continue  # only facts about what the speaker did or has swap to the other one
         question = re.sub(rf"\b{re.escape(named[0])}\b", other, record.question)
         asked = {s for s in content_stems(question) - content_stems(other) if not s.isdigit()}
         answered = content_stems(record.answer) - content_stems(named[0])
