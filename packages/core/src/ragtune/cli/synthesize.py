@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -10,6 +12,8 @@ from ragtune.cli.app import CliOptions, cli, workspace_arguments
 from ragtune.config import load_config, save_config, set_value
 from ragtune.synth.settings import STRATEGY_NAMES
 from ragtune.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Options that set one `synth.*` count, as (option, setting, help).
 _COUNTS = (
@@ -26,7 +30,7 @@ _COUNTS = (
 )
 
 
-def _count_options(command: click.Command) -> click.Command:
+def _count_options(command: F) -> F:
     for option, setting, help_text in reversed(_COUNTS):
         name = option.lstrip("-").replace("-", "_")
         command = click.option(
@@ -58,6 +62,7 @@ def _count_options(command: click.Command) -> click.Command:
 @click.pass_obj
 def synthesize(
     options: CliOptions,
+    /,
     workspace: Path,
     overrides: tuple[str, ...],
     teacher: str | None,
@@ -83,11 +88,11 @@ def synthesize(
         (split, "synth.split", "--split"),
     ]
     for option, setting, _ in _COUNTS:
-        value = counts[option.lstrip("-").replace("-", "_")]
-        given.append((None if value is None else str(value), setting, option))
-    for value, key, where in given:
-        if value is not None:
-            set_value(config, key, value, where=where)
+        count = counts[option.lstrip("-").replace("-", "_")]
+        given.append((None if count is None else str(count), setting, option))
+    for text, key, where in given:
+        if text is not None:
+            set_value(config, key, text, where=where)
     config.validate()
 
     from ragtune.synth.pipeline import synthesize as run

@@ -12,6 +12,8 @@ import re
 from ragtune.index.lexicon import MONTHS, WEEKDAYS
 
 _MONTH = "|".join(MONTHS + [m[:3] for m in MONTHS if m != "may"])
+# "last Fri": the abbreviations people write, longest first so "thurs" wins over "thu".
+_SHORT_DAYS = ("thurs", "tues", "mon", "tue", "wed", "thu", "thur", "fri", "sat", "sun")
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _EXPLICIT = re.compile(
     rf"\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<m1>{_MONTH})\.?,?\s+(?P<y1>\d{{4}})"
@@ -22,7 +24,11 @@ _EXPLICIT = re.compile(
 )
 _RELATIVE = re.compile(
     r"\b(?:yesterday|today|tonight|this (?:morning|afternoon|evening|week|weekend|month|year)"
-    r"|last (?:night|week|weekend|month|year|" + "|".join(WEEKDAYS) + r")"
+    r"|last (?:night|week|weekend|month|year|"
+    + "|".join(WEEKDAYS)
+    + "|"
+    + "|".join(_SHORT_DAYS)
+    + r")"
     r"|next (?:week|weekend|month|year)"
     r"|(?:a|an|one|two|three|four|five|six|\d+|a few|a couple of)"
     r" (?:days?|weeks?|months?|years?) ago)\b",
@@ -97,8 +103,9 @@ def _relative_date(text: str, anchor: dt.date) -> str | None:
         return format_day(anchor - dt.timedelta(days=1))
     if text.startswith("this "):
         return f"the {words[1]} of {format_day(anchor)}"
-    if text.startswith("last ") and words[1] in WEEKDAYS:
-        back = (anchor.weekday() - WEEKDAYS.index(words[1])) % 7 or 7
+    weekday = _weekday(words[1]) if len(words) > 1 else None
+    if text.startswith("last ") and weekday is not None:
+        back = (anchor.weekday() - weekday) % 7 or 7
         return format_day(anchor - dt.timedelta(days=back))
     if text == "last month":
         first = anchor.replace(day=1) - dt.timedelta(days=1)
@@ -115,6 +122,14 @@ def _relative_date(text: str, anchor: dt.date) -> str | None:
     if text.startswith("next "):
         return f"the {words[1]} after {format_day(anchor)}"
     return _ago(words, anchor)
+
+
+def _weekday(word: str) -> int | None:
+    """The weekday number (Monday 0) of a weekday name or its abbreviation, or None."""
+    for number, day in enumerate(WEEKDAYS):
+        if word == day or (word in _SHORT_DAYS and day.startswith(word)):
+            return number
+    return None
 
 
 def _ago(words: list[str], anchor: dt.date) -> str | None:

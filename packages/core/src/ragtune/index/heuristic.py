@@ -31,7 +31,7 @@ from ragtune.index.sentences import unit_sentences
 from ragtune.index.types import EntityMention, RelationshipMention, UnitExtraction
 from ragtune.progress import progress_bar
 
-_VERSION = "2"
+_VERSION = "3"
 _TOKEN = re.compile(r"[^\W\d_](?:[\w'’-]*\w)?|\d+")
 _PLACE_AFTER = frozenset(["in", "near", "visited", "visiting", "across", "around"])
 _MOTION_VERBS = frozenset(

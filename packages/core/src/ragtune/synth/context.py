@@ -165,13 +165,14 @@ class SynthContext:
         located = []
         for sentence in unit_sentences(unit):
             offset = unit.start_char + sentence.start
-            turn = next((t.id for t in turns if t.start <= offset < t.end), None)
+            turn = next((t for t in turns if t.start <= offset < t.end), None)
             located.append(
                 UnitSentence(
                     text=sentence.text,
-                    speaker=sentence.speaker,
+                    # a turn cut by the unit's start lost its "Speaker:"; the document knows it
+                    speaker=sentence.speaker or (turn.speaker if turn else None),
                     unit_id=unit.id,
-                    turn_id=turn,
+                    turn_id=turn.id if turn else None,
                     day=day,
                     written=unit.timestamp,
                     caption=sentence.caption,

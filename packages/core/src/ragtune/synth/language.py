@@ -44,6 +44,29 @@ _CLAUSE_OPENERS = frozenset(
 )
 _DEMONSTRATIVE = re.compile(r"^(?:this|that|these|those)\b", re.IGNORECASE)
 _SUBJECT_PRONOUN = re.compile(r"\b(?:I|[Ww]e|[Tt]hey|[Hh]e|[Ss]he)\b(?!-)")
+_PERSON_NOUNS = frozenset(
+    word_list(
+        """coach mentor friend boss partner husband wife son daughter teacher doctor therapist
+        neighbor neighbour sister brother mom mum dad mother father roommate grandma grandpa
+        grandmother grandfather aunt uncle cousin girlfriend boyfriend colleague idol hero"""
+    )
+)
+# Verbs whose place ("to", "at", "in" ...) answers "Where?"; other verbs ask "What ... into?".
+_PLACE_VERBS = frozenset(
+    word_list(
+        """go come move travel drive fly walk run head live stay work study visit arrive return
+        hike swim camp sign meet volunteer shop eat dine sit wait stop settle relocate sail
+        paddle ride perform play teach speak present compete race"""
+    )
+)
+# Verbs whose object is a person ("Who did Melanie meet?").
+_PERSON_VERBS = frozenset(
+    word_list("meet call hug marry date invite help thank miss visit see adopt hire")
+)
+# Verbs whose destination belongs in the question ("What did Melanie take to the workshop?").
+_TRANSFER_VERBS = frozenset(
+    word_list("take bring send give put carry lend show sell buy make cook bake")
+)
 _PARTICLES = frozenset(["up", "out", "off", "down", "back", "away"])
 _PLACE_PREPOSITIONS = frozenset(["to", "at", "in", "into", "near", "inside", "around"])
 # Verbs that say little on their own ("I think ...", "I feel ...") or need a clause object.
@@ -94,7 +117,8 @@ class Fact:
             ("I'm going camping" says when, not what).
         answer: A span of the sentence (pronouns turned to the third person), capitalized.
         when: The question asking when it happened ("When did Caroline go to a LGBTQ support
-            group?"), for sentences with a time expression; None for facts of other patterns.
+            group?"), for past and progressive clauses (the caller decides whether the sentence
+            dates it); None for other facts.
         happened: The event as a past-tense statement ("Caroline went to a LGBTQ support
             group"), for ordering questions; None unless the sentence is in the past tense.
     """
@@ -122,7 +146,7 @@ def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
         noun = mine.group("noun")
         if value and not _is_pronoun_phrase(value):
             be = mine.group("verb")
-            wh = "Who" if _is_name(value) else "What"
+            wh = "Who" if noun.split()[-1] in _PERSON_NOUNS else "What"
             facts.append(Fact(f"{wh} {be} {person.possessive} {noun}?", person.answer(value)))
     return facts
 
@@ -175,7 +199,8 @@ def _swap_pronouns(text: str, table: dict[str, str]) -> str:
         word = match.group(0)
         return table.get(word.lower(), word)
 
-    return re.sub(r"\b(?:[Mm]y|mine|me|myself|[Oo]ur|ours|us|[Ww]e|ourselves|I)\b", swap, text)
+    pronoun = r"(?<![\w-])(?:[Mm]y|mine|me|myself|[Oo]ur|ours|us|[Ww]e|ourselves|I)\b(?!-)"
+    return re.sub(pronoun, swap, text)
 
 
 def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
@@ -185,6 +210,8 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
     lemma = _lemma(verb)
     if lemma is None or lemma in _SKIPPED_VERBS:
         return []
+    if "been" in adverbs and not verb.endswith("ing"):
+        return []  # passive ("I've been blessed with"): the speaker did not do it
     if verb.endswith("ing") and (aux in ("m", "am", "was") or "been" in adverbs):
         helper = "was" if aux == "was" else "has" if "been" in adverbs else "is"
         asked = f"been {verb}" if helper == "has" else verb
@@ -216,15 +243,22 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
         facts.append((ask("What", " to do"), " ".join(words[1:])))  # "started to learn X"
     elif words[0].lower() in _PREPOSITIONS:
         preposition, target = words[0].lower(), " ".join(words[1:])
-        if target and _has_content(target):
-            if preposition in _PLACE_PREPOSITIONS:
+        if target and _has_content(target) and not _is_pronoun_phrase(target):
+            if preposition in _PLACE_PREPOSITIONS and lemma in _PLACE_VERBS:
                 facts.append((ask("Where", ""), target))
             else:
                 facts.append((ask("What", f" {preposition}"), target))
     else:
         direct, tail = _split_at_preposition(words)
-        if _has_content(direct) and not _is_pronoun_phrase(direct):
-            facts.append((ask("What", f" {person.swap(tail)}" if tail else ""), direct))
+        gerund = any(w.lower().endswith("ing") for w in direct.split()[1:])
+        if gerund and _has_content(direct):  # "took my fam camping": only "when"
+            facts.append((None, direct))
+        elif _has_content(direct) and not _is_pronoun_phrase(direct):
+            wh = "Who" if lemma in _PERSON_VERBS and _is_people(direct) else "What"
+            if tail and lemma in _TRANSFER_VERBS and not _is_pronoun_phrase(tail):
+                facts.append((ask(wh, f" {person.swap(tail)}"), direct))
+            else:  # the phrase belongs to the object: "planning a trip to Paris"
+                facts.append((ask(wh, ""), phrase if tail and len(words) <= 6 else direct))
     if not facts:
         return []
     when = ask("When", f" {person.swap(phrase)}") if helper in ("did", "is", "was") else None
@@ -240,7 +274,7 @@ def _object(rest: str) -> str | None:
     rest = rest.strip()
     first = re.match(r"\S+", rest)  # a boundary word can start the object ("that lake")
     cut = _BOUNDARY.search(rest, first.end() if first else 0)
-    phrase = (rest[: cut.start()] if cut else rest).strip()
+    phrase = (rest[: cut.start()] if cut else rest).strip().rstrip(" '’\"“”")
     phrase = re.sub(r"\s+(?:too|again|now|then|lately|today|anymore|though)$", "", phrase)
     words = phrase.split()
     if not words or len(words) > _MAX_OBJECT_WORDS:
@@ -264,9 +298,15 @@ def _starts_clause(text: str, position: int) -> bool:
     return before.split()[-1].lower() in _CLAUSE_OPENERS
 
 
-def _is_name(text: str) -> bool:
+def _is_people(text: str) -> bool:
+    """Whether a noun phrase names people: a name, or a word like "friends" or "mom"."""
     words = text.split()
-    return words[0] not in ("A", "An", "The") and all(w[:1].isupper() for w in words)
+    last = words[-1].lower().rstrip("s")
+    return (
+        last in _PERSON_NOUNS
+        or last in ("people", "folk", "kid", "child", "children")
+        or (words[0][:1].isupper() and words[0] not in ("A", "An", "The"))
+    )
 
 
 def _has_content(text: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 
 def lower_first(text: str) -> str:
-    """`text` with its first letter lowercased, unless it starts a name or "I"."""
+    """`text` with its first letter lowercased, unless its first word is "I", an acronym or
+    mixed case ("LGBTQ", "iPhone"); question words are what it is meant for."""
     head = text.split(" ", 1)[0]
     if head in ("I",) or (len(head) > 1 and head[1:].lower() != head[1:]):
         return text
