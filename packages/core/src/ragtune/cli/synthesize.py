@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,8 @@ from ragtune.cli.app import CliOptions, cli, workspace_arguments
 from ragtune.config import load_config, save_config, set_value
 from ragtune.synth.settings import STRATEGY_NAMES
 from ragtune.workspace import Workspace
+
+log = logging.getLogger("ragtune")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,4 +105,4 @@ def synthesize(
     click.echo(card.summary_line())
     click.echo(f"wrote {space.train_path}, {space.val_path} and {space.card_path}")
     for name, why in card.skipped.items():
-        click.echo(f"skipped {name}: {why}", err=True)
+        log.warning("skipped %s: %s", name, why)

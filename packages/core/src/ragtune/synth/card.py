@@ -21,7 +21,8 @@ class DatasetCard:
         scopes: Records per query scope, likewise.
         facts: Distinct facts (records sharing a `fact_id` are paraphrases of one).
         tokens: Prompt and completion tokens of all records (the tuned model's tokenizer), as
-            ``{"prompt": n, "completion": n, "total": n}``.
+            ``{"prompt": n, "completion": n, "total": n, "counted_in": "tokens"}`` (``"words"``
+            when that tokenizer is not available locally).
         dropped: Candidates dropped, as ``{reason: {kind: n}}`` (reasons: ``ungrounded``,
             ``duplicate question``, ``malformed teacher output``, ...).
         skipped: Strategies that did not run, with why.
@@ -38,7 +39,7 @@ class DatasetCard:
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
     scopes: dict[str, dict[str, int]] = field(default_factory=dict)
     facts: int = 0
-    tokens: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, Any] = field(default_factory=dict)
     dropped: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     strategies: dict[str, dict[str, float]] = field(default_factory=dict)

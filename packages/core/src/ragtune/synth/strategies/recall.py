@@ -88,10 +88,16 @@ class RecallQA(Strategy):
         return document.text[start:end]
 
 
+def _opening(text: str, words: int = 8) -> str:
+    """The first `words` words of `text`, on one line."""
+    return " ".join(text.split()[:words]) + "…"
+
+
 def _about(context: SynthContext, unit: TextUnit) -> str:
     day = context.day(unit)
     when = f" on {day}" if day else ""
-    part = f", in part {unit.chunk_index + 1}" if unit.chunk_index else ""
+    # later parts of one session or note are told apart by how they begin
+    part = f", in the part that begins “{_opening(unit.text)}”" if unit.chunk_index else ""
     if unit.speakers:
         return f"What did {' and '.join(unit.speakers)} talk about{when}{part}?"
     document = context.documents.get(unit.document_id)
