@@ -317,6 +317,15 @@ def run_ragtune(*args: str | Path, cwd: Path | None = None) -> Run:
     return Run(result.returncode, result.stdout.decode(), result.stderr.decode())
 
 
+def error_line(result: Run) -> str:
+    """The one error line of a failed `ragtune` run (exit 1, no traceback)."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = visible_lines(result.stderr)
+    assert line.startswith("error: ")
+    return line
+
+
 def visible_lines(stderr: str) -> list[str]:
     """The non-blank lines a terminal shows: a progress bar erased with '\\r' is not shown."""
     shown = (line.rsplit("\r", 1)[-1] for line in stderr.split("\n"))

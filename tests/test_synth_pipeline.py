@@ -165,16 +165,23 @@ def teacher_answer(request: ChatRequest) -> str:
 # --- the default synthesis, once per module -----------------------------------------------------
 
 
+def synthesized_copy(
+    indexed_slice: Path, folder: Path, *overrides: str
+) -> tuple[Workspace, DatasetCard]:
+    """A copy of the slice in `folder`, synthesized with its memory.yaml and `overrides`."""
+    root = folder / "memory"
+    shutil.copytree(indexed_slice, root)
+    workspace = Workspace.at(root)
+    card = synthesize(workspace, config_of(workspace, *overrides), progress=False)
+    return workspace, card
+
+
 @pytest.fixture(scope="module")
 def synthesized(
     indexed_slice: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Workspace, DatasetCard]:
     """The slice synthesized with its memory.yaml (heuristic writer, paraphrase split)."""
-    root = tmp_path_factory.mktemp("synthesized") / "memory"
-    shutil.copytree(indexed_slice, root)
-    workspace = Workspace.at(root)
-    card = synthesize(workspace, config_of(workspace), progress=False)
-    return workspace, card
+    return synthesized_copy(indexed_slice, tmp_path_factory.mktemp("synthesized"))
 
 
 @pytest.fixture(scope="module")
@@ -182,11 +189,8 @@ def source_split(
     indexed_slice: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Workspace, DatasetCard]:
     """The slice synthesized with `synth.split=source`."""
-    root = tmp_path_factory.mktemp("source-split") / "memory"
-    shutil.copytree(indexed_slice, root)
-    workspace = Workspace.at(root)
-    card = synthesize(workspace, config_of(workspace, "synth.split=source"), progress=False)
-    return workspace, card
+    folder = tmp_path_factory.mktemp("source-split")
+    return synthesized_copy(indexed_slice, folder, "synth.split=source")
 
 
 # --- grounding ----------------------------------------------------------------------------------
