@@ -231,13 +231,17 @@ def _quoted_sentence(context: SynthContext, unit: TextUnit, quote: str) -> UnitS
 
 
 def _mentioned(context: SynthContext, unit: TextUnit, sentence: UnitSentence) -> list[str]:
-    """Titles of the unit's entities (other than the speaker) the sentence names."""
+    """Titles of the unit's entities the sentence names, other than the people talking (or
+    their nicknames: "Mel" for Melanie), whom every sentence is about anyway."""
     words = f" {normalize_name(sentence.text)} "
-    speaker = normalize_name(sentence.speaker or "")
+    talking = [normalize_name(name) for name in (*unit.speakers, sentence.speaker or "") if name]
     titles = []
     for entity in context.entities_of(unit.id):
         key = normalize_name(entity.title)
-        if key and key != speaker and f" {key} " in words:
+        nickname = entity.type == "person" and any(name.startswith(key) for name in talking)
+        if not key or key in talking or nickname:
+            continue
+        if f" {key} " in words:
             titles.append(entity.title)
     return titles
 
