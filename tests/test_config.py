@@ -61,6 +61,23 @@ KNOWN = [
     "synth.unanswerable.abstention",
     "synth.recall.per_unit",
     "synth.recall.passage",
+    "train.adapter",
+    "train.base_model",
+    "train.quantization",
+    "train.epochs",
+    "train.max_steps",
+    "train.lr",
+    "train.batch_size",
+    "train.grad_accum",
+    "train.max_seq_len",
+    "train.warmup_ratio",
+    "train.max_grad_norm",
+    "train.lora_r",
+    "train.lora_alpha",
+    "train.lora_dropout",
+    "train.packing",
+    "train.checkpoint_steps",
+    "train.seed",
 ]
 
 

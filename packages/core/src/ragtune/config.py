@@ -22,6 +22,7 @@ from ragtune.fileio import atomic_write_text
 from ragtune.index.types import DEFAULT_ENTITY_TYPES
 from ragtune.llm.specs import ModelSpec
 from ragtune.synth.settings import SynthConfig
+from ragtune.train.settings import TrainConfig
 
 
 @dataclass
@@ -136,6 +137,7 @@ class MemoryConfig:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> None:
         """Check values that depend on each other.
@@ -143,12 +145,13 @@ class MemoryConfig:
         Raises:
             ConfigError: a value is out of range or a model spec is malformed.
         """
-        for spec in (self.model, self.teacher, self.chunking.tokenizer):
+        for spec in (self.model, self.teacher, self.chunking.tokenizer, self.train.base_model):
             if spec is not None:
                 ModelSpec.parse(spec)
         check_chunking(self.chunking.size, self.chunking.overlap)
         self.index.check()
         self.synth.check()
+        self.train.check()
 
     @property
     def extractor(self) -> Literal["llm", "heuristic"]:
@@ -171,6 +174,11 @@ class MemoryConfig:
         if self.synth.writer != "auto":
             return self.synth.writer
         return "heuristic" if ModelSpec.parse(self.teacher).kind == "embedded" else "llm"
+
+    @property
+    def base_model(self) -> str:
+        """The model spec that training tunes."""
+        return self.train.base_model or self.model
 
     @property
     def chunking_tokenizer(self) -> str:

@@ -103,3 +103,12 @@ class Workspace:
     def card_path(self) -> Path:
         """`synth/card.json`: what the synthesis produced, dropped and cost."""
         return self.synth_dir / "card.json"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """`adapters/`: the trained LoRA adapters, one folder each."""
+        return self.root / "adapters"
+
+    def adapter_path(self, name: str) -> Path:
+        """`adapters/<name>/`: one adapter (PEFT safetensors, tokenizer, manifest.json)."""
+        return self.adapters_dir / name

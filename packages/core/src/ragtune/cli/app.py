@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from ragtune import __version__
+from ragtune.config import MemoryConfig, set_value
 from ragtune.errors import RagtuneError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,8 +88,60 @@ def workspace_arguments(command: F) -> F:
     return click.argument("workspace", type=click.Path(path_type=Path))(command)
 
 
+@dataclass(frozen=True)
+class SettingOption:
+    """A command-line option that sets one setting of `memory.yaml` (``--lr`` → ``train.lr``).
+
+    Attributes:
+        flag: The option (``--max-steps``).
+        setting: The dotted setting it sets.
+        type: The click type of its value.
+        help: What it means.
+    """
+
+    flag: str
+    setting: str
+    type: Any
+    help: str
+
+    @property
+    def name(self) -> str:
+        """The keyword the command function receives it as."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def setting_options(options: Sequence[SettingOption]) -> Callable[[F], F]:
+    """Decorate a command with `options`; `apply_setting_options` applies what was given."""
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = click.option(
+                option.flag,
+                option.name,
+                type=option.type,
+                help=f"{option.help} ({option.setting})",
+            )(command)
+        return command
+
+    return decorate
+
+
+def apply_setting_options(
+    config: MemoryConfig, options: Sequence[SettingOption], values: Mapping[str, Any]
+) -> None:
+    """Set each setting whose option was given (in `values`, by keyword) on `config`.
+
+    Raises:
+        ConfigError: a value is invalid for its setting.
+    """
+    for option in options:
+        value = values.get(option.name)
+        if value is not None:
+            set_value(config, option.setting, str(value), where=option.flag)
+
+
 def main() -> None:
     """Run the `ragtune` command."""
-    from ragtune.cli import index, ingest, synthesize  # noqa: F401  (registers the subcommands)
+    from ragtune.cli import index, ingest, synthesize, train  # noqa: F401  (registers them)
 
     cli(prog_name="ragtune")

@@ -3,43 +3,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from ragtune.cli.app import CliOptions, cli, workspace_arguments
+from ragtune.cli.app import (
+    CliOptions,
+    SettingOption,
+    apply_setting_options,
+    cli,
+    setting_options,
+    workspace_arguments,
+)
 from ragtune.config import load_config, save_config, set_value
 from ragtune.synth.settings import STRATEGY_NAMES
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-# Options that set one `synth.*` count, as (option, setting, help).
-_COUNTS = (
-    ("--per-entity", "synth.entity_templates.per_entity", "Template questions per entity."),
-    (
-        "--per-relationship",
-        "synth.relationship_templates.per_relationship",
-        "Template questions per relationship.",
-    ),
-    ("--per-unit", "synth.text_units.per_unit", "Facts asked about per text unit."),
-    ("--per-community", "synth.global_qa.per_community", "Questions per community."),
-    ("--paraphrases", "synth.text_units.paraphrases", "Phrasings of each text-unit fact."),
-    ("--seed", "synth.seed", "Seed of every random choice."),
+# Options that set one `synth.*` count.
+_COUNTS = tuple(
+    SettingOption(flag, setting, click.IntRange(min=0), help_text)
+    for flag, setting, help_text in (
+        ("--per-entity", "synth.entity_templates.per_entity", "Template questions per entity."),
+        (
+            "--per-relationship",
+            "synth.relationship_templates.per_relationship",
+            "Template questions per relationship.",
+        ),
+        ("--per-unit", "synth.text_units.per_unit", "Facts asked about per text unit."),
+        ("--per-community", "synth.global_qa.per_community", "Questions per community."),
+        ("--paraphrases", "synth.text_units.paraphrases", "Phrasings of each text-unit fact."),
+        ("--seed", "synth.seed", "Seed of every random choice."),
+    )
 )
-
-
-def _count_options(command: F) -> F:
-    for option, setting, help_text in reversed(_COUNTS):
-        name = option.lstrip("-").replace("-", "_")
-        command = click.option(
-            option, name, type=click.IntRange(min=0), help=f"{help_text} ({setting})"
-        )(command)
-    return command
 
 
 @cli.command()
@@ -61,7 +58,7 @@ def _count_options(command: F) -> F:
     help="Hold out unseen phrasings of trained facts (paraphrase, default) or whole source "
     "units (source).",
 )
-@_count_options
+@setting_options(_COUNTS)
 @click.pass_obj
 def synthesize(
     options: CliOptions,
@@ -90,12 +87,10 @@ def synthesize(
         (strategies, "synth.strategies", "--strategies"),
         (split, "synth.split", "--split"),
     ]
-    for option, setting, _ in _COUNTS:
-        count = counts[option.lstrip("-").replace("-", "_")]
-        given.append((None if count is None else str(count), setting, option))
     for text, key, where in given:
         if text is not None:
             set_value(config, key, text, where=where)
+    apply_setting_options(config, _COUNTS, counts)
     config.validate()
 
     from ragtune.synth.pipeline import synthesize as run

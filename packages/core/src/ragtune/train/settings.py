@@ -1,0 +1,80 @@
+"""The `train.*` settings of `memory.yaml`: how the memory is tuned into the model (LoRA/QLoRA)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ragtune.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """How the synthesized data is trained into a LoRA adapter."""
+
+    adapter: str = field(default="default", metadata={"help": "Name of the adapter to write."})
+    base_model: str | None = field(
+        default=None, metadata={"help": "The model spec to tune; default `model`."}
+    )
+    quantization: Literal["auto", "4bit", "8bit", "none"] = field(
+        default="auto",
+        metadata={
+            "help": "4bit (QLoRA: NF4, double quantization, bf16 compute), 8bit or none; auto is "
+            "4bit (the fastest correct choice, on a GPU and on these CPUs alike)."
+        },
+    )
+    epochs: float = field(default=3.0, metadata={"help": "Passes over the training data."})
+    max_steps: int = field(
+        default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."}
+    )
+    lr: float = field(default=2e-4, metadata={"help": "Peak learning rate (cosine schedule)."})
+    batch_size: int = field(default=4, metadata={"help": "Examples per device per step."})
+    grad_accum: int = field(default=1, metadata={"help": "Steps whose gradients add up."})
+    max_seq_len: int = field(
+        default=1024, metadata={"help": "Longest example in tokens (longer ones are cut)."}
+    )
+    warmup_ratio: float = field(default=0.03, metadata={"help": "Share of steps warming up."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
+    packing: Literal["auto", "yes", "no"] = field(
+        default="auto",
+        metadata={
+            "help": "Pack examples into full sequences; auto packs only where attention keeps "
+            "packed examples apart (flash attention on a GPU)."
+        },
+    )
+    checkpoint_steps: int = field(
+        default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of initialization and data order."})
+
+    def check(self) -> None:
+        """Check the values' ranges.
+
+        Raises:
+            ConfigError: a value is out of range.
+        """
+        if not self.adapter.strip() or "/" in self.adapter or self.adapter.startswith("."):
+            raise ConfigError("train.adapter must be a plain folder name")
+        positive = {
+            "batch_size": self.batch_size,
+            "grad_accum": self.grad_accum,
+            "max_seq_len": self.max_seq_len,
+            "lora_r": self.lora_r,
+            "lora_alpha": self.lora_alpha,
+            "checkpoint_steps": self.checkpoint_steps,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"train.{name} must be at least 1")
+        if self.epochs <= 0 and self.max_steps < 1:
+            raise ConfigError("train.epochs must be above 0 (or set train.max_steps)")
+        if self.lr <= 0:
+            raise ConfigError("train.lr must be above 0")
+        for name in ("warmup_ratio", "lora_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 0 and below 1")
+        if self.max_grad_norm <= 0:
+            raise ConfigError("train.max_grad_norm must be above 0")

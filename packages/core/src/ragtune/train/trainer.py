@@ -1,0 +1,331 @@
+"""The train stage: `synth/train.jsonl` → a LoRA adapter in `adapters/<name>/`.
+
+TRL's `SFTTrainer` with a PEFT `LoraConfig` on the prompt-completion records (the loss is on the
+completion only), validation loss each epoch on `synth/val.jsonl`, a cosine schedule, gradient
+clipping and a seed. Checkpoints go to `adapters/.<name>.partial/` every `checkpoint_steps`
+steps, so `resume=True` continues a killed run; the finished adapter (safetensors, tokenizer with
+its chat template, `manifest.json`, `loss.png`) replaces `adapters/<name>/` in one rename.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragtune.config import MemoryConfig
+from ragtune.corpus.tables import read_text_units
+from ragtune.errors import RagtuneError
+from ragtune.fileio import replacing_directory
+from ragtune.hashing import content_hash
+from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
+from ragtune.train.manifest import Manifest, library_versions
+from ragtune.workspace import Workspace
+
+log = logging.getLogger("ragtune")
+
+_RECORD_FIELDS = ("prompt", "completion")
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a training run did.
+
+    Attributes:
+        adapter: The adapter folder written.
+        steps: Optimizer steps taken (in this run and the run it resumed).
+        epochs: Epochs covered.
+        tokens: Tokens trained on (input tokens seen, padding excluded).
+        tokens_per_second: `tokens` over the training time of this run.
+        seconds: Wall time of this run.
+        train_loss: The last logged training loss.
+        val_loss: The final validation loss, or None without validation data.
+        quantization: ``4bit``, ``8bit`` or ``none``.
+        resumed_from: The checkpoint this run resumed, or None.
+    """
+
+    adapter: Path
+    steps: int
+    epochs: float
+    tokens: int
+    tokens_per_second: float
+    seconds: float
+    train_loss: float | None
+    val_loss: float | None
+    quantization: str
+    resumed_from: str | None = None
+
+    def summary_line(self) -> str:
+        """The one-line summary `ragtune train` prints."""
+        val = f"{self.val_loss:.3f}" if self.val_loss is not None else "n/a"
+        train = f"{self.train_loss:.3f}" if self.train_loss is not None else "n/a"
+        return (
+            f"trained {self.adapter.name} ({self.quantization}): {self.steps} steps, "
+            f"{self.epochs:.2f} epochs, {self.tokens} tokens at {self.tokens_per_second:.0f} "
+            f"tokens/s; loss train {train}, val {val}; {self.seconds:.1f} s"
+        )
+
+
+def train_adapter(
+    workspace: Workspace,
+    config: MemoryConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainReport:
+    """Train a LoRA adapter on the workspace's synthesized data and write `adapters/<name>/`.
+
+    Args:
+        workspace: A workspace with `synth/train.jsonl` (`ragtune synthesize` ran).
+        config: The settings (`train.*`, `model`).
+        resume: Continue from the last checkpoint of an interrupted run of the same adapter.
+        progress: Whether to show progress bars.
+
+    Raises:
+        RagtuneError: there is no training data.
+        ModelNotAvailableError: the base model cannot be loaded.
+    """
+    started = time.perf_counter()
+    config.validate()
+    settings = config.train
+    if not workspace.train_path.is_file():
+        raise RagtuneError(
+            "has no training data; run `ragtune synthesize` first", path=workspace.root
+        )
+    import torch
+
+    quantization = resolve_quantization(settings.quantization)
+    if quantization != "none" and not _bitsandbytes_available():
+        log.warning("bitsandbytes is not installed; training without quantization")
+        quantization = "none"
+    base = load_base_model(config.base_model, quantization, for_training=True)
+    train_data, val_data = _datasets(workspace)
+    partial = workspace.adapters_dir / f".{settings.adapter}.partial"
+    checkpoint = _last_checkpoint(partial) if resume else None
+    if resume and checkpoint is None:
+        log.warning(
+            "no checkpoint of adapter %r to resume; training from the start", settings.adapter
+        )
+    if checkpoint is None and partial.exists():
+        shutil.rmtree(partial)
+
+    trainer = _trainer(base, config, train_data, val_data, partial, progress)
+    began = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    training_seconds = time.perf_counter() - began
+    state = trainer.state
+    evaluated = [h for h in state.log_history if "eval_loss" in h]
+    if val_data is not None and (not evaluated or evaluated[-1]["step"] != state.global_step):
+        trainer.evaluate()  # the run ended between epochs: validate the final weights too
+    evaluated = [h for h in state.log_history if "eval_loss" in h]
+    val_loss = float(evaluated[-1]["eval_loss"]) if evaluated else None
+    tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+    train_curve = [[float(h["step"]), float(h["loss"])] for h in state.log_history if "loss" in h]
+    val_curve = [
+        [float(h["step"]), float(h["eval_loss"])] for h in state.log_history if "eval_loss" in h
+    ]
+    seen_before = _tokens_seen(checkpoint) if checkpoint else 0
+    report = TrainReport(
+        adapter=workspace.adapter_path(settings.adapter),
+        steps=int(state.global_step),
+        epochs=float(state.epoch or 0.0),
+        tokens=tokens,
+        tokens_per_second=(tokens - seen_before) / training_seconds if training_seconds else 0.0,
+        seconds=0.0,
+        train_loss=train_curve[-1][1] if train_curve else float(result.training_loss),
+        val_loss=val_loss,
+        quantization=quantization,
+        resumed_from=str(checkpoint) if checkpoint else None,
+    )
+    manifest = Manifest(
+        adapter=settings.adapter,
+        base_model={
+            "spec": base.spec,
+            "source": base.source,
+            "weights_sha256": base.weights_sha256,
+        },
+        corpus_sha256=_corpus_hash(workspace),
+        data_card=_card(workspace),
+        hyperparameters={
+            **dataclasses.asdict(settings),
+            "quantization": quantization,
+            "packing": bool(trainer.args.packing),
+            "base_model": base.spec,
+        },
+        libraries=library_versions(),
+        loss_curve={"train": train_curve, "val": val_curve},
+        device=_device_name(torch),
+    )
+    with replacing_directory(report.adapter) as folder:
+        trainer.model.save_pretrained(folder, safe_serialization=True)
+        base.tokenizer.save_pretrained(folder)
+        seconds = time.perf_counter() - started
+        report = dataclasses.replace(report, seconds=seconds)
+        manifest.metrics = {
+            "train_loss": report.train_loss,
+            "val_loss": report.val_loss,
+            "steps": report.steps,
+            "epochs": report.epochs,
+            "tokens": report.tokens,
+            "tokens_per_second": round(report.tokens_per_second, 2),
+            "seconds": round(seconds, 2),
+            "resumed_from": report.resumed_from,
+        }
+        manifest.write(folder)
+        _plot_losses(manifest.loss_curve, folder / "loss.png", settings.adapter)
+    shutil.rmtree(partial, ignore_errors=True)
+    return report
+
+
+def _trainer(
+    base: BaseModel,
+    config: MemoryConfig,
+    train_data: Any,
+    val_data: Any,
+    output: Path,
+    progress: bool,
+) -> Any:
+    import torch
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+
+    from ragtune.train.base_model import disable_cpu_repacking
+
+    settings = config.train
+    cuda = torch.cuda.is_available()
+    packing = settings.packing == "yes" or (
+        settings.packing == "auto"
+        and getattr(base.model.config, "_attn_implementation", "") == "flash_attention_2"
+    )
+    arguments = SFTConfig(
+        output_dir=str(output),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        learning_rate=settings.lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a share of the steps
+        max_grad_norm=settings.max_grad_norm,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        max_length=settings.max_seq_len,
+        packing=packing,
+        completion_only_loss=True,
+        eval_strategy="epoch" if val_data is not None else "no",
+        save_strategy="steps",
+        save_steps=settings.checkpoint_steps,
+        save_total_limit=2,
+        logging_steps=1,
+        report_to="none",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        include_num_input_tokens_seen=True,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+    lora = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    trainer = SFTTrainer(
+        model=base.model,
+        args=arguments,
+        train_dataset=train_data,
+        eval_dataset=val_data,
+        processing_class=base.tokenizer,
+        peft_config=lora,
+    )
+    disable_cpu_repacking(trainer.model)
+    if not progress:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints every log line without tqdm
+    return trainer
+
+
+def _datasets(workspace: Workspace) -> tuple[Any, Any]:
+    """The train and validation records as datasets of prompt and completion only."""
+    from datasets import load_dataset
+
+    files = {"train": str(workspace.train_path)}
+    has_val = workspace.val_path.is_file() and workspace.val_path.stat().st_size > 0
+    if has_val:
+        files["val"] = str(workspace.val_path)
+    loaded = load_dataset("json", data_files=files)
+    extra = [c for c in loaded["train"].column_names if c not in _RECORD_FIELDS]
+    loaded = loaded.remove_columns(extra)
+    return loaded["train"], loaded["val"] if has_val else None
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    checkpoints = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    if not checkpoints:
+        return None
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def _tokens_seen(checkpoint: Path) -> int:
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return 0
+    return int(state.get("num_input_tokens_seen", 0) or 0)
+
+
+def _bitsandbytes_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+def _corpus_hash(workspace: Workspace) -> str:
+    units = (
+        read_text_units(workspace.text_units_path) if workspace.text_units_path.is_file() else []
+    )
+    return content_hash(*(unit.id for unit in units), length=64)
+
+
+def _card(workspace: Workspace) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(workspace.card_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data
+
+
+def _device_name(torch: Any) -> str:
+    if torch.cuda.is_available():
+        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
+def _plot_losses(curve: dict[str, list[list[float]]], path: Path, name: str) -> None:
+    """Training and validation loss against the step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    for label, points in (("train", curve.get("train", [])), ("validation", curve.get("val", []))):
+        if points:
+            steps, losses = zip(*points, strict=True)
+            axes.plot(steps, losses, marker="o" if label == "validation" else None, label=label)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title(f"adapter {name}")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
