@@ -40,6 +40,7 @@ class TransformersBackend(BaseChatBackend):
         batch_size: The most requests generated together.
         fingerprint: Cache identity of the weights; default derived from the model files.
         structured_retries: See `BaseChatBackend`.
+        adapter: A PEFT (LoRA) adapter folder to apply on top of the model, or None.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class TransformersBackend(BaseChatBackend):
         batch_size: int = 8,
         fingerprint: str | None = None,
         structured_retries: int = 2,
+        adapter: str | Path | None = None,
     ) -> None:
         super().__init__(structured_retries=structured_retries)
         import torch
@@ -62,11 +64,18 @@ class TransformersBackend(BaseChatBackend):
         self.model, self.tokenizer = _load(
             self.source, self.device, _pick_dtype(dtype, self.device)
         )
+        if adapter is not None:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, str(adapter)).to(self.device)
+            self.model.eval()
         self._name = name or (Path(self.source).name if Path(self.source).is_dir() else self.source)
         eos = self.model.generation_config.eos_token_id
         self._eos_ids = {*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id}
         self._eos_ids.discard(None)
         self._fingerprint = fingerprint or _model_fingerprint(self.source)
+        if adapter is not None:
+            self._fingerprint += "+" + _model_fingerprint(str(adapter))
 
     @property
     def model_name(self) -> str:
@@ -135,7 +144,7 @@ class TransformersBackend(BaseChatBackend):
             extra = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer}
         with torch.inference_mode():
             output = self.model.generate(
-                **inputs, generation_config=self._generation_config(params), **extra
+                **inputs, generation_config=self.generation_config(params), **extra
             )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
@@ -144,7 +153,8 @@ class TransformersBackend(BaseChatBackend):
             for row, used in zip(new_tokens, prompt_tokens, strict=True)
         ]
 
-    def _generation_config(self, params: GenerationParams) -> Any:
+    def generation_config(self, params: GenerationParams) -> Any:
+        """The model's generation config set up for `params`."""
         config = copy.deepcopy(self.model.generation_config)
         sampling = params.temperature > 0
         config.do_sample = sampling

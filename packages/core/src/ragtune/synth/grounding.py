@@ -8,15 +8,12 @@ sources (abstentions) are not checked here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any
 
-from ragtune.index.lexicon import STOPWORDS, word_list
+from ragtune.index.lexicon import word_list
 from ragtune.synth.records import QARecord
+from ragtune.terms import content_terms
 
-_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # Words that frame an answer rather than state a fact ("Based on the memory, therefore ...").
 _FRAMING = frozenset(
     word_list(
@@ -28,16 +25,8 @@ _FRAMING = frozenset(
 
 
 def content_stems(text: str) -> set[str]:
-    """The stems of the content words of `text` (numbers included)."""
-    stems = set()
-    for token in _TOKEN.findall(text.lower()):
-        token = token.replace("’", "'")
-        if token.endswith("'s"):
-            token = token[:-2]
-        if token in STOPWORDS or token in _FRAMING or (len(token) < 2 and not token.isdigit()):
-            continue
-        stems.add(_stem(token))
-    return stems
+    """The stems of the content words of `text` (numbers included), framing words aside."""
+    return set(content_terms(text, skip=_FRAMING))
 
 
 def support(answer: str, source_text: str) -> float:
@@ -84,15 +73,3 @@ class GroundingFilter:
         """Whether `record` is grounded enough to keep."""
         score = self.score(record)
         return score is None or score >= self.min_support
-
-
-@lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
-    return str(_porter().stem(word))
-
-
-@lru_cache(maxsize=1)
-def _porter() -> Any:
-    from nltk.stem.porter import PorterStemmer
-
-    return PorterStemmer()

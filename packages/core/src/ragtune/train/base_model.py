@@ -11,7 +11,6 @@ that off before any evaluation.
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -59,7 +58,6 @@ def load_base_model(spec: str, quantization: Quantization, *, for_training: bool
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet_bitsandbytes()
     source = local_model_source(ModelSpec.parse(spec))
     options: dict[str, Any] = {}
     if quantization == "4bit":
@@ -118,9 +116,3 @@ def weights_hash(source: str) -> str:
             for block in iter(lambda: weights.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def _quiet_bitsandbytes() -> None:
-    # bitsandbytes warns that the `kernels` package is missing; it must not be installed here
-    # (it downloads from the hub), and the CPU path works without it.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
