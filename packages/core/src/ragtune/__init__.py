@@ -3,8 +3,8 @@
 Stages, one module each: `ragtune.corpus` (documents and text units), `ragtune.llm` (model
 backends behind `ChatBackend`), `ragtune.ingest` (corpus → workspace tables), `ragtune.index`
 (the GraphRAG-style index), `ragtune.synth` (training data), `ragtune.train` (LoRA/QLoRA
-adapters), `ragtune.model` (`MemoryModel`), `ragtune.cli` (the `ragtune` command). Importing `ragtune` loads no heavy library; torch and transformers load when
-a model does.
+adapters), `ragtune.model` (`MemoryModel`), `ragtune.cli` (the `ragtune` command).
+Importing `ragtune` loads no heavy library; torch and transformers load when a model does.
 """
 
 import logging
