@@ -9,11 +9,13 @@ its chat template, `manifest.json`, `loss.png`) replaces `adapters/<name>/` in o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,13 +94,20 @@ def train_adapter(
     """
     started = time.perf_counter()
     config.validate()
-    settings = config.train
-    if not workspace.train_path.is_file():
+    if not _has_records(workspace.train_path):
         raise RagtuneError(
             "has no training data; run `ragtune synthesize` first", path=workspace.root
         )
+    with _library_progress(progress):
+        return _train(workspace, config, resume=resume, progress=progress, started=started)
+
+
+def _train(
+    workspace: Workspace, config: MemoryConfig, *, resume: bool, progress: bool, started: float
+) -> TrainReport:
     import torch
 
+    settings = config.train
     quantization = resolve_quantization(settings.quantization)
     if quantization != "none" and not _bitsandbytes_available():
         log.warning("bitsandbytes is not installed; training without quantization")
@@ -227,7 +236,7 @@ def _trainer(
         use_cpu=not cuda,
         bf16=cuda and torch.cuda.is_bf16_supported(),
         gradient_checkpointing=False,
-        include_num_input_tokens_seen=True,
+        include_num_input_tokens_seen="non_padding",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
     )
@@ -247,6 +256,11 @@ def _trainer(
         peft_config=lora,
     )
     disable_cpu_repacking(trainer.model)
+    # TRL keeps QLoRA's adapter weights in bf16, where small updates round away (and a resumed
+    # run reloads them as float32): train them in float32, as the base's compute dtype allows.
+    for parameter in trainer.model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
     if not progress:
         from transformers import PrinterCallback
 
@@ -281,6 +295,46 @@ def _tokens_seen(checkpoint: Path) -> int:
     except (OSError, json.JSONDecodeError):
         return 0
     return int(state.get("num_input_tokens_seen", 0) or 0)
+
+
+@contextlib.contextmanager
+def _library_progress(enabled: bool) -> Iterator[None]:
+    """Without progress, hide the bars datasets and transformers draw themselves (restored
+    afterwards)."""
+    from datasets.utils import logging as datasets_logging
+    from transformers.utils import logging as transformers_logging
+
+    switches = [
+        (
+            datasets_logging.is_progress_bar_enabled,
+            datasets_logging.disable_progress_bar,
+            datasets_logging.enable_progress_bar,
+        ),
+        (
+            transformers_logging.is_progress_bar_enabled,
+            transformers_logging.disable_progress_bar,
+            transformers_logging.enable_progress_bar,
+        ),
+    ]
+    turned_off = []
+    if not enabled:
+        for is_on, disable, enable in switches:
+            if is_on():
+                disable()
+                turned_off.append(enable)
+    try:
+        yield
+    finally:
+        for enable in turned_off:
+            enable()
+
+
+def _has_records(path: Path) -> bool:
+    """Whether `path` is a file with at least one non-blank line."""
+    if not path.is_file():
+        return False
+    with path.open(encoding="utf-8") as lines:
+        return any(line.strip() for line in lines)
 
 
 def _bitsandbytes_available() -> bool:
