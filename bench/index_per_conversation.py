@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def main(locomo_file: Path, out: Path, *extra: str) -> None:
@@ -24,15 +25,7 @@ def main(locomo_file: Path, out: Path, *extra: str) -> None:
     rows = []
     for conversation in conversations:
         name = conversation["sample_id"]
-        corpus = out / f"{name}.json"
-        corpus.write_text(json.dumps([conversation]), encoding="utf-8")
-        workspace = out / name
-        started = time.perf_counter()
-        subprocess.run(
-            ["ragtune", "-q", "index", str(workspace), "--corpus", str(corpus), *extra],
-            check=True,
-        )
-        wall = time.perf_counter() - started
+        workspace, wall = index_conversation(conversation, out, *extra)
         summary = json.loads((workspace / "index.json").read_text(encoding="utf-8"))
         rows.append((name, summary, wall))
     print(
@@ -47,6 +40,20 @@ def main(locomo_file: Path, out: Path, *extra: str) -> None:
             f"| {name} | {s['text_units']} | {s['entities']} | {s['relationships']} | {levels} "
             f"| {s['seconds']:.2f} | {wall:.1f} | {top} |"
         )
+
+
+def index_conversation(conversation: dict[str, Any], out: Path, *extra: str) -> tuple[Path, float]:
+    """Write one LoCoMo conversation to `out/<id>.json` and index it into the workspace
+    `out/<id>` with `ragtune index`; returns the workspace and the wall time."""
+    name = conversation["sample_id"]
+    corpus = out / f"{name}.json"
+    corpus.write_text(json.dumps([conversation]), encoding="utf-8")
+    workspace = out / name
+    started = time.perf_counter()
+    subprocess.run(
+        ["ragtune", "-q", "index", str(workspace), "--corpus", str(corpus), *extra], check=True
+    )
+    return workspace, time.perf_counter() - started
 
 
 if __name__ == "__main__":

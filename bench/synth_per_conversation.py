@@ -27,6 +27,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from index_per_conversation import index_conversation
+
 
 def main(locomo_file: Path, out: Path, *extra: str) -> None:
     """Index and synthesize every conversation of `locomo_file` under `out`; print tables."""
@@ -35,12 +37,7 @@ def main(locomo_file: Path, out: Path, *extra: str) -> None:
     rows = []
     for conversation in conversations:
         name = conversation["sample_id"]
-        corpus = out / f"{name}.json"
-        corpus.write_text(json.dumps([conversation]), encoding="utf-8")
-        workspace = out / name
-        subprocess.run(
-            ["ragtune", "-q", "index", str(workspace), "--corpus", str(corpus)], check=True
-        )
+        workspace, _ = index_conversation(conversation, out)
         started = time.perf_counter()
         subprocess.run(["ragtune", "-q", "synthesize", str(workspace), *extra], check=True)
         wall = time.perf_counter() - started

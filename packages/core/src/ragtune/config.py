@@ -158,7 +158,7 @@ class MemoryConfig:
         """The extractor `index.extractor` names, with auto resolved from the teacher."""
         if self.index.extractor != "auto":
             return self.index.extractor
-        return "heuristic" if ModelSpec.parse(self.teacher).kind == "embedded" else "llm"
+        return self._teacher_default
 
     def index_step(
         self, setting: Literal["auto", "llm", "extractive"]
@@ -173,6 +173,12 @@ class MemoryConfig:
         """Who `synth.writer` names, with auto resolved from the teacher."""
         if self.synth.writer != "auto":
             return self.synth.writer
+        return self._teacher_default
+
+    @property
+    def _teacher_default(self) -> Literal["llm", "heuristic"]:
+        """What `auto` means where a teacher may write: the embedded model is too small to
+        write reliably, so heuristic; any other teacher, llm."""
         return "heuristic" if ModelSpec.parse(self.teacher).kind == "embedded" else "llm"
 
     @property

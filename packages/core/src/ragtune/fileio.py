@@ -37,49 +37,38 @@ def atomic_write_text(target: str | Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: str | Path) -> Iterator[Path]:
+def atomic_directory(target: str | Path, *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to `target`; rename it to `target` if the block succeeds.
 
-    If `target` appeared meanwhile (another process finished first), the new folder is dropped
-    and the existing one kept: both hold the same content by construction.
+    If `target` exists by then: with `replace`, it is moved aside and removed once the new
+    folder is in place (readers see the old folder or the new one, never a half-written one);
+    without, the new folder is dropped and the existing one kept (another process finished
+    first, with the same content by construction).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = _sibling(target, ".tmp")
     try:
         yield tmp
         tmp.chmod(0o777 & ~_umask())
+        old = None
+        if replace and target.exists():
+            old = _sibling(target, ".old")
+            target.rename(old / target.name)
         try:
             tmp.rename(target)
         except OSError:
             if not target.is_dir():
                 raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def replacing_directory(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder next to `target`; if the block succeeds, it replaces `target`
-    (an existing one is moved aside, then removed), so readers see the old folder or the new
-    one, never a half-written one."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o777 & ~_umask())
-        old = None
-        if target.exists():
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            target.rename(old / target.name)
-        tmp.rename(target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sibling(target: Path, suffix: str) -> Path:
+    """A new hidden temporary folder next to `target`."""
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent))
 
 
 def _umask() -> int:

@@ -110,6 +110,12 @@ class SettingOption:
         return self.flag.lstrip("-").replace("-", "_")
 
 
+#: The `--teacher` option of the stages that can use a teacher.
+TEACHER = SettingOption(
+    "--teacher", "teacher", str, "The teacher model spec (default: teacher of memory.yaml)."
+)
+
+
 def setting_options(options: Sequence[SettingOption]) -> Callable[[F], F]:
     """Decorate a command with `options`; `apply_setting_options` applies what was given."""
 

@@ -7,11 +7,31 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import CliOptions, cli, workspace_arguments
+from ragtune.cli.app import (
+    TEACHER,
+    CliOptions,
+    SettingOption,
+    apply_setting_options,
+    cli,
+    setting_options,
+    workspace_arguments,
+)
 from ragtune.config import load_config, save_config, set_value
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
+
+
+# Options that set one setting each.
+_OPTIONS = (
+    TEACHER,
+    SettingOption(
+        "--extractor",
+        "index.extractor",
+        click.Choice(["auto", "llm", "heuristic"]),
+        "llm (the teacher) or heuristic (no model); auto: heuristic when the teacher is embedded.",
+    ),
+)
 
 
 @cli.command()
@@ -21,13 +41,7 @@ log = logging.getLogger("ragtune")
     type=click.Path(path_type=Path),
     help="Ingest this corpus first (default: corpus.path of memory.yaml, if any).",
 )
-@click.option("--teacher", help="The teacher model spec (default: teacher of memory.yaml).")
-@click.option(
-    "--extractor",
-    type=click.Choice(["auto", "llm", "heuristic"]),
-    help="llm (the teacher) or heuristic (no model); default auto: heuristic when the "
-    "teacher is embedded.",
-)
+@setting_options(_OPTIONS)
 @click.option(
     "--from-graphrag",
     "graphrag",
@@ -37,12 +51,12 @@ log = logging.getLogger("ragtune")
 @click.pass_obj
 def index(
     options: CliOptions,
+    /,
     workspace: Path,
     overrides: tuple[str, ...],
     corpus: Path | None,
-    teacher: str | None,
-    extractor: str | None,
     graphrag: Path | None,
+    **values: object,
 ) -> None:
     """Build the memory index of WORKSPACE: entities.parquet, relationships.parquet,
     communities.parquet and community_reports.parquet (GraphRAG's format).
@@ -53,13 +67,9 @@ def index(
     """
     space = Workspace.at(workspace, create=True)
     config = load_config(space.config_path, overrides)
-    for value, key, where in (
-        (str(corpus) if corpus else None, "corpus.path", "--corpus"),
-        (teacher, "teacher", "--teacher"),
-        (extractor, "index.extractor", "--extractor"),
-    ):
-        if value is not None:
-            set_value(config, key, value, where=where)
+    if corpus is not None:
+        set_value(config, "corpus.path", str(corpus), where="--corpus")
+    apply_setting_options(config, _OPTIONS, values)
     config.validate()
 
     if graphrag is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ragtune.cli.app import (
+    TEACHER,
     CliOptions,
     SettingOption,
     apply_setting_options,
@@ -15,61 +16,63 @@ from ragtune.cli.app import (
     setting_options,
     workspace_arguments,
 )
-from ragtune.config import load_config, save_config, set_value
+from ragtune.config import load_config, save_config
 from ragtune.synth.settings import STRATEGY_NAMES
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
 
-# Options that set one `synth.*` count.
-_COUNTS = tuple(
-    SettingOption(flag, setting, click.IntRange(min=0), help_text)
-    for flag, setting, help_text in (
-        ("--per-entity", "synth.entity_templates.per_entity", "Template questions per entity."),
-        (
-            "--per-relationship",
-            "synth.relationship_templates.per_relationship",
-            "Template questions per relationship.",
-        ),
-        ("--per-unit", "synth.text_units.per_unit", "Facts asked about per text unit."),
-        ("--per-community", "synth.global_qa.per_community", "Questions per community."),
-        ("--paraphrases", "synth.text_units.paraphrases", "Phrasings of each text-unit fact."),
-        ("--seed", "synth.seed", "Seed of every random choice."),
-    )
+_WRITER_HELP = (
+    "Who writes questions: llm (the teacher) or heuristic (no model); auto: heuristic when the "
+    "teacher is embedded."
+)
+# Options that set one `synth.*` setting each.
+_OPTIONS = (
+    TEACHER,
+    SettingOption(
+        "--writer", "synth.writer", click.Choice(["auto", "llm", "heuristic"]), _WRITER_HELP
+    ),
+    SettingOption(
+        "--strategies",
+        "synth.strategies",
+        str,
+        "Comma-separated strategies to run (default all): " + ", ".join(STRATEGY_NAMES) + ".",
+    ),
+    SettingOption(
+        "--split",
+        "synth.split",
+        click.Choice(["paraphrase", "source"]),
+        "Hold out unseen phrasings of trained facts (paraphrase, default) or whole source "
+        "units (source).",
+    ),
+    *(
+        SettingOption(flag, setting, click.IntRange(min=0), help_text)
+        for flag, setting, help_text in (
+            ("--per-entity", "synth.entity_templates.per_entity", "Template questions per entity."),
+            (
+                "--per-relationship",
+                "synth.relationship_templates.per_relationship",
+                "Template questions per relationship.",
+            ),
+            ("--per-unit", "synth.text_units.per_unit", "Facts asked about per text unit."),
+            ("--per-community", "synth.global_qa.per_community", "Questions per community."),
+            ("--paraphrases", "synth.text_units.paraphrases", "Phrasings of each text-unit fact."),
+            ("--seed", "synth.seed", "Seed of every random choice."),
+        )
+    ),
 )
 
 
 @cli.command()
 @workspace_arguments
-@click.option("--teacher", help="The teacher model spec (default: teacher of memory.yaml).")
-@click.option(
-    "--writer",
-    type=click.Choice(["auto", "llm", "heuristic"]),
-    help="Who writes questions: llm (the teacher) or heuristic (no model); default auto: "
-    "heuristic when the teacher is embedded.",
-)
-@click.option(
-    "--strategies",
-    help="Comma-separated strategies to run (default all): " + ", ".join(STRATEGY_NAMES) + ".",
-)
-@click.option(
-    "--split",
-    type=click.Choice(["paraphrase", "source"]),
-    help="Hold out unseen phrasings of trained facts (paraphrase, default) or whole source "
-    "units (source).",
-)
-@setting_options(_COUNTS)
+@setting_options(_OPTIONS)
 @click.pass_obj
 def synthesize(
     options: CliOptions,
     /,
     workspace: Path,
     overrides: tuple[str, ...],
-    teacher: str | None,
-    writer: str | None,
-    strategies: str | None,
-    split: str | None,
-    **counts: int | None,
+    **values: object,
 ) -> None:
     """Synthesize question/answer training data from the index of WORKSPACE, following RAG
     principles: synth/train.jsonl and synth/val.jsonl (TRL conversational prompt-completion
@@ -81,16 +84,7 @@ def synthesize(
     """
     space = Workspace.at(workspace)
     config = load_config(space.config_path, overrides)
-    given = [
-        (teacher, "teacher", "--teacher"),
-        (writer, "synth.writer", "--writer"),
-        (strategies, "synth.strategies", "--strategies"),
-        (split, "synth.split", "--split"),
-    ]
-    for text, key, where in given:
-        if text is not None:
-            set_value(config, key, text, where=where)
-    apply_setting_options(config, _COUNTS, counts)
+    apply_setting_options(config, _OPTIONS, values)
     config.validate()
 
     from ragtune.synth.pipeline import synthesize as run

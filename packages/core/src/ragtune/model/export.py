@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragtune.fileio import replacing_directory
+from ragtune.fileio import atomic_directory
 
 
 def export_merged(workspace: str | Path, target: str | Path, *, adapter: str = "default") -> Path:
@@ -18,7 +18,7 @@ def export_merged(workspace: str | Path, target: str | Path, *, adapter: str = "
 
     model = MemoryModel.from_workspace(workspace, adapter, device="cpu", dtype="float32")
     merged = model.backend.model.merge_and_unload()
-    with replacing_directory(target) as folder:
+    with atomic_directory(target, replace=True) as folder:
         merged.save_pretrained(folder, safe_serialization=True)
         model.backend.tokenizer.save_pretrained(folder)
     return Path(target)

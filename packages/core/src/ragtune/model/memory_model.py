@@ -16,13 +16,12 @@ from typing import Any
 
 from ragtune.config import load_config
 from ragtune.corpus.tables import read_documents, read_text_units
-from ragtune.corpus.types import TextUnit
+from ragtune.corpus.types import Document, TextUnit
 from ragtune.errors import RagtuneError
-from ragtune.llm.specs import ModelSpec, local_model_source
 from ragtune.llm.types import GenerationParams, Message, TokenUsage
 from ragtune.model.bm25 import BM25
 from ragtune.synth.strategies.recall import recall_question
-from ragtune.train.base_model import weights_hash
+from ragtune.train.base_model import model_weights
 from ragtune.train.manifest import Manifest
 from ragtune.workspace import Workspace
 
@@ -70,6 +69,7 @@ class MemoryModel:
         self.usage = TokenUsage()
         self.last_usage = TokenUsage()
         self._units: list[TextUnit] | None = None
+        self._documents_by_id: dict[str, Document] | None = None
         self._bm25: BM25 | None = None
 
     @classmethod
@@ -95,8 +95,7 @@ class MemoryModel:
             raise RagtuneError(f"has no adapter {adapter!r}; run `ragtune train`", path=path)
         manifest = Manifest.read(folder)
         spec = manifest.base_model.get("spec") or load_config(workspace.config_path).base_model
-        source = local_model_source(ModelSpec.parse(spec))
-        found = weights_hash(source)
+        source, found = model_weights(spec)
         wanted = manifest.base_model.get("weights_sha256")
         if found != wanted:
             raise RagtuneError(
@@ -189,7 +188,7 @@ class MemoryModel:
         recalled = self.answer(recall_question(question), max_new_tokens=max_new_tokens)
         units = self._text_units()
         bm25 = self._index(units)
-        documents = {d.id: d for d in read_documents(self.workspace.documents_path)}
+        documents = self._documents()
         found = []
         for index, score in bm25.top(f"{recalled}\n{question}", k):
             unit = units[index]
@@ -216,6 +215,12 @@ class MemoryModel:
         if self._units is None:
             self._units = read_text_units(self.workspace.text_units_path)
         return self._units
+
+    def _documents(self) -> dict[str, Document]:
+        if self._documents_by_id is None:
+            documents = read_documents(self.workspace.documents_path)
+            self._documents_by_id = {document.id: document for document in documents}
+        return self._documents_by_id
 
     def _index(self, units: list[TextUnit]) -> BM25:
         if self._bm25 is None:

@@ -94,6 +94,33 @@ class QARecord:
             raise RagtuneError(f"{where} is not a training record ({error!r})") from None
 
 
+def paraphrase_records(
+    questions: Sequence[str],
+    answer: str,
+    *,
+    kind: str,
+    fact: str,
+    source_ids: tuple[str, ...],
+    query_scope: Scope = "local",
+    evidence: tuple[str, ...] = (),
+    support: str | None = None,
+) -> list[QARecord]:
+    """One record per question, all stating the same fact (`fact`, a `fact_id`) with `answer`."""
+    return [
+        QARecord(
+            question=question,
+            answer=answer,
+            kind=kind,
+            query_scope=query_scope,
+            source_ids=source_ids,
+            fact_id=fact,
+            evidence=evidence,
+            support=support,
+        )
+        for question in questions
+    ]
+
+
 def fact_id(kind: str, *parts: str | Sequence[str]) -> str:
     """The id shared by the paraphrases of one fact: a hash of its kind and what defines it."""
     flat = [part if isinstance(part, str) else "\x1f".join(part) for part in parts]

@@ -58,7 +58,7 @@ def load_base_model(spec: str, quantization: Quantization, *, for_training: bool
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = local_model_source(ModelSpec.parse(spec))
+    source, weights_sha256 = model_weights(spec)
     options: dict[str, Any] = {}
     if quantization == "4bit":
         from transformers import BitsAndBytesConfig
@@ -84,7 +84,7 @@ def load_base_model(spec: str, quantization: Quantization, *, for_training: bool
         raise ModelNotAvailableError(f"cannot load the model {spec!r}: {error}") from None
     if for_training:
         disable_cpu_repacking(model)
-    return BaseModel(model, tokenizer, spec, source, weights_hash(source), quantization)
+    return BaseModel(model, tokenizer, spec, source, weights_sha256, quantization)
 
 
 def disable_cpu_repacking(model: Any) -> int:
@@ -100,6 +100,24 @@ def disable_cpu_repacking(model: Any) -> int:
             module.support_avx512bf16_for_cpu = False
             changed += 1
     return changed
+
+
+def model_weights(spec: str) -> tuple[str, str]:
+    """The folder (or repo id) of the local model `spec` names, and the hash of its weights:
+    the embedded model's, recorded when it was converted; else `weights_hash` of the folder.
+
+    Raises:
+        ConfigError: `spec` names a remote endpoint.
+        ModelNotAvailableError: the embedded model's package is missing.
+    """
+    parsed = ModelSpec.parse(spec)
+    if parsed.kind == "embedded":
+        from ragtune.llm.embedded import ensure_embedded_model
+
+        embedded = ensure_embedded_model()
+        return str(embedded.path), embedded.weights_sha256
+    source = local_model_source(parsed)
+    return source, weights_hash(source)
 
 
 def weights_hash(source: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from ragtune.config import MemoryConfig
 from ragtune.corpus.tables import read_text_units
 from ragtune.errors import RagtuneError
-from ragtune.fileio import replacing_directory
+from ragtune.fileio import atomic_directory
 from ragtune.hashing import content_hash
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
 from ragtune.train.manifest import Manifest, library_versions
@@ -170,7 +170,7 @@ def _train(
         loss_curve={"train": train_curve, "val": val_curve},
         device=_device_name(torch),
     )
-    with replacing_directory(report.adapter) as folder:
+    with atomic_directory(report.adapter, replace=True) as folder:
         trainer.model.save_pretrained(folder, safe_serialization=True)
         base.tokenizer.save_pretrained(folder)
         seconds = time.perf_counter() - started

@@ -4,7 +4,9 @@ question about it with a reasoned answer that ends in a concise final answer."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ragtune.index.text import shorten
@@ -13,6 +15,18 @@ from ragtune.synth.context import SynthContext
 from ragtune.synth.records import QARecord, fact_id
 from ragtune.synth.settings import CotSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers
+
+
+@dataclass(frozen=True)
+class _Item:
+    """An entity or relationship to ask about, and the request that asks."""
+
+    kind: str  # entity_cot or relationship_cot
+    names: tuple[str, ...]  # what the question must name
+    key: str  # the entity's or relationship's id
+    description: str
+    sources: tuple[str, ...]
+    prompt: str = ""
 
 
 class ChainOfThoughtQA(Strategy):
@@ -36,65 +50,63 @@ class ChainOfThoughtQA(Strategy):
         items = self._entity_items(context) + self._relationship_items(context)
         answers = teacher_answers(
             context,
-            [prompt for _, _, prompt, _ in items],
+            [item.prompt for item in items],
             prompts.COT_SCHEMA,
             desc="chain-of-thought QA",
             progress=progress,
         )
-        for (kind, names, _, (key, description, sources)), answer in zip(
-            items, answers, strict=True
-        ):
-            record = self._record(kind, names, key, description, sources, answer)
+        for item, answer in zip(items, answers, strict=True):
+            record = _record(item, answer)
             if isinstance(record, str):
-                result.drop(record, kind)
+                result.drop(record, item.kind)
             else:
                 result.records.append(record)
         return result
 
-    def _entity_items(self, context: SynthContext) -> list[tuple[str, list[str], str, Any]]:
+    def _entity_items(self, context: SynthContext) -> list[_Item]:
         types = set(self.settings.types)
         chosen = sorted(
             (e for e in context.index.entities if e.type in types and e.description.strip()),
             key=lambda e: (-e.degree, -e.frequency, e.title),
         )[: self.settings.max_entities]
-        items = []
-        for entity in chosen:
-            sources = context.in_order(entity.text_unit_ids)[: self.settings.max_units]
-            prompt = prompts.COT_ENTITY_USER.format(
-                name=entity.title,
-                type=entity.type,
-                description=entity.description,
-                context=self._passages(context, sources, entity.description),
+        return [
+            self._item(
+                context,
+                _Item("entity_cot", (e.title,), e.id, e.description, e.text_unit_ids),
+                prompts.COT_ENTITY_USER,
+                name=e.title,
+                type=e.type,
             )
-            items.append(
-                ("entity_cot", [entity.title], prompt, (entity.id, entity.description, sources))
-            )
-        return items
+            for e in chosen
+        ]
 
-    def _relationship_items(self, context: SynthContext) -> list[tuple[str, list[str], str, Any]]:
+    def _relationship_items(self, context: SynthContext) -> list[_Item]:
         chosen = sorted(
             (r for r in context.index.relationships if r.description.strip()),
             key=lambda r: (-r.weight, -r.combined_degree, r.id),
         )[: self.settings.max_relationships]
-        items = []
-        for relationship in chosen:
-            sources = context.in_order(relationship.text_unit_ids)[: self.settings.max_units]
-            prompt = prompts.COT_RELATIONSHIP_USER.format(
-                source=relationship.source,
-                target=relationship.target,
-                description=relationship.description,
-                context=self._passages(context, sources, relationship.description),
+        return [
+            self._item(
+                context,
+                _Item(
+                    "relationship_cot", (r.source, r.target), r.id, r.description, r.text_unit_ids
+                ),
+                prompts.COT_RELATIONSHIP_USER,
+                source=r.source,
+                target=r.target,
             )
-            names = [relationship.source, relationship.target]
-            items.append(
-                (
-                    "relationship_cot",
-                    names,
-                    prompt,
-                    (relationship.id, relationship.description, sources),
-                )
-            )
-        return items
+            for r in chosen
+        ]
+
+    def _item(self, context: SynthContext, item: _Item, template: str, **fields: str) -> _Item:
+        """`item` with its sources cut to `max_units` and its prompt written."""
+        sources = context.in_order(item.sources)[: self.settings.max_units]
+        prompt = template.format(
+            description=item.description,
+            context=self._passages(context, sources, item.description),
+            **fields,
+        )
+        return dataclasses.replace(item, sources=sources, prompt=prompt)
 
     def _passages(self, context: SynthContext, sources: Sequence[str], description: str) -> str:
         budget = self.settings.max_context_chars - len(description)
@@ -112,31 +124,25 @@ class ChainOfThoughtQA(Strategy):
             budget -= len(text)
         return "\n\n".join(parts)
 
-    def _record(
-        self,
-        kind: str,
-        names: list[str],
-        key: str,
-        description: str,
-        sources: tuple[str, ...],
-        answer: Any,
-    ) -> QARecord | str:
-        if not isinstance(answer, dict):
-            return "malformed teacher output"
-        question = str(answer.get("question", "")).strip()
-        reasoning = str(answer.get("reasoning", "")).strip()
-        final = str(answer.get("answer", "")).strip()
-        if not question or not final:
-            return "malformed teacher output"
-        if not all(name.lower() in question.lower() for name in names):
-            return "question does not name its subject"
-        text = f"{reasoning}\n\nFinal answer: {final}" if reasoning else final
-        return QARecord(
-            question=question,
-            answer=text,
-            kind=kind,
-            query_scope="local",
-            source_ids=sources,
-            fact_id=fact_id(kind, key),
-            support=description,
-        )
+
+def _record(item: _Item, answer: Any) -> QARecord | str:
+    """The record of the teacher's `answer` for `item`, or why it was dropped."""
+    if not isinstance(answer, dict):
+        return "malformed teacher output"
+    question = str(answer.get("question", "")).strip()
+    reasoning = str(answer.get("reasoning", "")).strip()
+    final = str(answer.get("answer", "")).strip()
+    if not question or not final:
+        return "malformed teacher output"
+    if not all(name.lower() in question.lower() for name in item.names):
+        return "question does not name its subject"
+    text = f"{reasoning}\n\nFinal answer: {final}" if reasoning else final
+    return QARecord(
+        question=question,
+        answer=text,
+        kind=item.kind,
+        query_scope="local",
+        source_ids=item.sources,
+        fact_id=fact_id(item.kind, item.key),
+        support=item.description,
+    )

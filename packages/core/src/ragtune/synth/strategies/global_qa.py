@@ -21,7 +21,7 @@ from ragtune.index.types import Community, CommunityReport
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts
-from ragtune.synth.records import QARecord, fact_id
+from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import GlobalSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers
 
@@ -235,17 +235,13 @@ def _records(
     support: str | None,
     evidence: tuple[str, ...] = (),
 ) -> list[QARecord]:
-    fact = fact_id("global", key)
-    return [
-        QARecord(
-            question=question,
-            answer=answer,
-            kind="global",
-            query_scope="global",
-            source_ids=sources,
-            fact_id=fact,
-            evidence=evidence,
-            support=support,
-        )
-        for question in questions
-    ]
+    return paraphrase_records(
+        questions,
+        answer,
+        kind="global",
+        fact=fact_id("global", key),
+        source_ids=sources,
+        query_scope="global",
+        evidence=evidence,
+        support=support,
+    )

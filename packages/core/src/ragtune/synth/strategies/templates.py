@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ragtune.synth.context import SynthContext
 from ragtune.synth.phrasing import the
-from ragtune.synth.records import QARecord, fact_id
+from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import EntityTemplateSettings, RelationshipTemplateSettings
 from ragtune.synth.strategies.base import Generated, Strategy
 
@@ -88,18 +88,13 @@ class EntityTemplateQA(Strategy):
                 continue
             templates = ENTITY_TEMPLATES.get(entity.type, GENERIC_TEMPLATES)
             chosen = rng.sample(templates, min(self.settings.per_entity, len(templates)))
-            sources = context.in_order(entity.text_unit_ids)
-            for template in chosen:
-                result.records.append(
-                    QARecord(
-                        question=template.format(name=the(entity.title)),
-                        answer=entity.description,
-                        kind="entity_template",
-                        query_scope="local",
-                        source_ids=sources,
-                        fact_id=fact_id("entity", entity.id),
-                    )
-                )
+            result.records += paraphrase_records(
+                [template.format(name=the(entity.title)) for template in chosen],
+                entity.description,
+                kind="entity_template",
+                fact=fact_id("entity", entity.id),
+                source_ids=context.in_order(entity.text_unit_ids),
+            )
         return result
 
 
@@ -127,18 +122,12 @@ class RelationshipTemplateQA(Strategy):
             if not typed and relationship.weight < self.settings.min_weight:
                 continue
             count = min(self.settings.per_relationship, len(RELATIONSHIP_TEMPLATES))
-            sources = context.in_order(relationship.text_unit_ids)
-            for template in rng.sample(RELATIONSHIP_TEMPLATES, count):
-                result.records.append(
-                    QARecord(
-                        question=template.format(
-                            a=the(relationship.source), b=the(relationship.target)
-                        ),
-                        answer=relationship.description,
-                        kind="relationship_template",
-                        query_scope="local",
-                        source_ids=sources,
-                        fact_id=fact_id("relationship", relationship.id),
-                    )
-                )
+            ends_named = {"a": the(relationship.source), "b": the(relationship.target)}
+            result.records += paraphrase_records(
+                [t.format(**ends_named) for t in rng.sample(RELATIONSHIP_TEMPLATES, count)],
+                relationship.description,
+                kind="relationship_template",
+                fact=fact_id("relationship", relationship.id),
+                source_ids=context.in_order(relationship.text_unit_ids),
+            )
         return result

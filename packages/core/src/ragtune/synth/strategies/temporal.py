@@ -21,7 +21,7 @@ from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts
 from ragtune.synth.phrasing import clause, the
-from ragtune.synth.records import QARecord, fact_id
+from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import TemporalSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
 
@@ -69,19 +69,15 @@ class TemporalQA(Strategy):
                 continue
             fact = fact_id("temporal", event.sentence.unit_id, event.sentence.text, event.date)
             answer = event.date[:1].upper() + event.date[1:] + "."
-            for question in asked[: self.settings.paraphrases]:
-                result.records.append(
-                    QARecord(
-                        question=question,
-                        answer=answer,
-                        kind="temporal",
-                        query_scope="local",
-                        source_ids=(event.sentence.unit_id,),
-                        fact_id=fact,
-                        evidence=event.evidence,
-                        support=event.note,
-                    )
-                )
+            result.records += paraphrase_records(
+                asked[: self.settings.paraphrases],
+                answer,
+                kind="temporal",
+                fact=fact,
+                source_ids=(event.sentence.unit_id,),
+                evidence=event.evidence,
+                support=event.note,
+            )
         result.records += self._orderings(context, events)
         return result
 

@@ -20,7 +20,7 @@ from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts
 from ragtune.synth.phrasing import paraphrases, the
-from ragtune.synth.records import QARecord, fact_id
+from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import TextUnitSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
 
@@ -202,19 +202,14 @@ def _teacher_item(
 def _records(
     unit_id: str, questions: Sequence[str], answer: str, evidence: tuple[str, ...]
 ) -> list[QARecord]:
-    fact = fact_id("text_unit", unit_id, questions[0], answer)
-    return [
-        QARecord(
-            question=question,
-            answer=answer,
-            kind="text_unit",
-            query_scope="local",
-            source_ids=(unit_id,),
-            fact_id=fact,
-            evidence=evidence,
-        )
-        for question in questions
-    ]
+    return paraphrase_records(
+        questions,
+        answer,
+        kind="text_unit",
+        fact=fact_id("text_unit", unit_id, questions[0], answer),
+        source_ids=(unit_id,),
+        evidence=evidence,
+    )
 
 
 def _quoted_sentence(context: SynthContext, unit: TextUnit, quote: str) -> UnitSentence | None:
