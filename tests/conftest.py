@@ -1,11 +1,18 @@
 """Fixtures of the LLM index-path tests (`test_index_llm.py`, `test_index_teacher_steps.py`):
 the notes of `llm_index_scenario` ingested into fresh workspaces. Test modules may define their
-own fixtures of the same names (`test_index_resume.py` does)."""
+own fixtures of the same names (`test_index_resume.py` does).
+
+And of the synthesis tests: a LoCoMo slice with a heuristic index, the slice synthesized once per
+module (`test_synth_pipeline.py`, `test_synth_filters.py`), and every synthesis strategy run on
+the slice once per module (`test_synth_strategies.py`, `test_synth_local_qa.py`,
+`test_synth_global_qa.py`). Their helpers are imported inside the fixtures, to keep this module
+light for the other tests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +22,10 @@ from ragtune.corpus import read_text_units
 from ragtune.corpus.types import TextUnit
 from ragtune.ingest import ingest
 from ragtune.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ragtune.synth import DatasetCard
+    from synth_runs import Run
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +125,54 @@ def synth_workspace(indexed_slice: Path, tmp_path: Path) -> Workspace:
     target = tmp_path / "memory"
     shutil.copytree(indexed_slice, target)
     return Workspace.at(target)
+
+
+# --- the slice synthesized with its memory.yaml, once per module ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthesized(
+    indexed_slice: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Workspace, DatasetCard]:
+    """The slice synthesized with its memory.yaml (heuristic writer, paraphrase split)."""
+    from synth_support import synthesized_copy
+
+    return synthesized_copy(indexed_slice, tmp_path_factory.mktemp("synthesized"))
+
+
+# --- every synthesis strategy run on the slice, once per module and writer ------------------------
+
+
+@pytest.fixture(scope="module")
+def slice_copy(indexed_slice: Path, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    import shutil
+
+    target = tmp_path_factory.mktemp("synth-strategies") / "memory"
+    shutil.copytree(indexed_slice, target)
+    return Workspace.at(target)
+
+
+@pytest.fixture(scope="module")
+def heuristic(slice_copy: Workspace) -> Run:
+    from synth_runs import Run, context_of, run_all
+
+    config = load_config(slice_copy.config_path)
+    context = context_of(slice_copy, config)
+    generated, earlier = run_all(context, config)
+    return Run(context, config, generated, earlier)
+
+
+@pytest.fixture(scope="module")
+def taught(slice_copy: Workspace) -> Run:
+    from ragtune.index.tables import read_index
+    from synth_runs import Run, TeacherRules, context_of, fake_teacher, run_all
+
+    config = load_config(slice_copy.config_path)
+    index = read_index(slice_copy)
+    titles = {entity.title for entity in index.entities}
+    assert {"Melanie", "Sweden"} <= titles
+    rules = TeacherRules(not_json_entity="Sweden", unnamed_entity="Melanie")
+    rules.not_json_unit = read_text_units(slice_copy.text_units_path)[0].text
+    context = context_of(slice_copy, config, fake_teacher(rules))
+    generated, earlier = run_all(context, config)
+    return Run(context, config, generated, earlier, rules)
