@@ -1,85 +1,79 @@
-"""Ask the embedded model about an ingested memory through ragtune's backend API.
+"""Ask the base model and the memory-tuned model the same questions, side by side.
 
 Usage: python examples/demo.py WORKSPACE [QUESTION ...]
 
-Until ragtune tunes the memory into the model, each question is answered from the text unit that
-shares the most words with it, rare words counting more (a stand-in for retrieval, shown with
-the answer).
+Run it after `ragtune index`, `ragtune synthesize` and `ragtune train` (`make demo` runs all of
+them on `examples/sample_corpus`). Neither model is given any note: the base model can only
+guess, the tuned model answers from what training put in its weights. Then the tuned model
+recalls the passages its answer comes from, grounded to the memory's real text units.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import sys
+import textwrap
 import time
 
-from ragtune.corpus import TextUnit, read_documents, read_text_units
+from ragtune.config import load_config
 from ragtune.llm import GenerationParams, load_backend
+from ragtune.model import MemoryModel
 from ragtune.workspace import Workspace
 
 QUESTIONS = (
-    "What is the name of the dog I adopted?",
-    "How many sperm whales did we see in the Azores?",
-    "How many seagrass shoots did the team plant?",
+    "Who coaches me at the kayak club?",
+    "Which city did my sister Clara move to?",
+    "How long did the Belém race take me?",
 )
-SYSTEM = "You answer questions about the user's notes. Answer in one short sentence."
+MAX_NEW_TOKENS = 48
+WIDTH = 96
 
 
-def words(text: str) -> set[str]:
-    """Lowercase words of three letters or more."""
-    return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 2}
-
-
-def best_unit(question: str, units: list[TextUnit]) -> TextUnit:
-    """The unit sharing the most words with the question, rare words counting more."""
-    unit_words = [words(unit.text) for unit in units]
-    asked = words(question)
-    weight = {w: math.log(len(units) / (1 + sum(w in ws for ws in unit_words))) + 1 for w in asked}
-    scores = [sum(weight[w] for w in asked & ws) for ws in unit_words]
-    return units[scores.index(max(scores))]
-
-
-def show_index(workspace: Workspace) -> None:
-    """Print what `ragtune index` found: the most connected entities and the top report."""
-    if not workspace.entities_path.is_file():
-        return
-    from ragtune.index.tables import read_index
-
-    index = read_index(workspace)
-    ranked = sorted(index.entities, key=lambda e: (-e.degree, e.title))[:8]
+def show_training(model: MemoryModel) -> None:
+    """Print what the adapter was trained on and how training went."""
+    manifest = model.manifest
+    metrics = manifest.metrics
+    card = manifest.data_card
     print(
-        f"index: {len(index.entities)} entities, {len(index.relationships)} relationships, "
-        f"{len(index.communities)} communities"
+        f"adapter {manifest.adapter!r} on {manifest.base_model.get('spec')}: "
+        f"{card.get('train', '?')} training records, {metrics.get('steps')} steps, "
+        f"{metrics.get('tokens')} tokens at {metrics.get('tokens_per_second', 0):.0f} tokens/s "
+        f"in {metrics.get('seconds', 0):.0f} s"
     )
-    print("  most connected: " + ", ".join(f"{e.title} ({e.type})" for e in ranked))
-    if index.reports:
-        top = max(index.reports, key=lambda r: (r.rank, r.size))
-        print(f"  top community report: {top.title}\n")
+    print(
+        f"final loss: train {metrics.get('train_loss', float('nan')):.3f}, "
+        f"validation {metrics.get('val_loss') or float('nan'):.3f}\n"
+    )
+
+
+def show(label: str, text: str, seconds: float) -> None:
+    """Print one model's answer, wrapped under its label."""
+    body = textwrap.fill(" ".join(text.split()), WIDTH - 12, subsequent_indent=" " * 12)
+    print(f"  {label:<9} {body}  ({seconds:.1f} s)")
 
 
 def main(workspace_path: str, questions: list[str]) -> None:
     workspace = Workspace.at(workspace_path)
-    show_index(workspace)
-    units = read_text_units(workspace.text_units_path)
-    titles = {d.id: d.title for d in read_documents(workspace.documents_path)}
+    spec = load_config(workspace.config_path).base_model
     started = time.perf_counter()
-    backend = load_backend("embedded")
-    print(f"loaded {backend.model_name} in {time.perf_counter() - started:.1f} s\n")
+    base = load_backend(spec)
+    tuned = MemoryModel.from_workspace(workspace_path)
+    print(f"loaded {spec} and {tuned.model_name} in {time.perf_counter() - started:.1f} s")
+    show_training(tuned)
+    params = GenerationParams(max_tokens=MAX_NEW_TOKENS)
     for question in questions:
-        unit = best_unit(question, units)
-        messages = [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Note:\n{unit.text}\n\nQuestion: {question}"},
-        ]
+        print(f"Q: {question}")
         started = time.perf_counter()
-        answer = backend.chat(messages, params=GenerationParams(max_tokens=48))
-        seconds = time.perf_counter() - started
-        note = f"{titles[unit.document_id]} ({unit.timestamp or 'undated'})"
-        print(f"Q: {question}\n   from note: {note}")
-        print(f"A: {answer.text}")
-        usage = answer.usage
-        print(f"   {usage.prompt_tokens}+{usage.completion_tokens} tokens, {seconds:.1f} s\n")
+        guess = base.chat([{"role": "user", "content": question}], params=params).text
+        show("base", guess, time.perf_counter() - started)
+        started = time.perf_counter()
+        answer = tuned.answer(question, max_new_tokens=MAX_NEW_TOKENS)
+        show("tuned", answer, time.perf_counter() - started)
+        print("  recalled sources:")
+        for found in tuned.recall(question, k=2):
+            when = f", {found.timestamp[:10]}" if found.timestamp else ""
+            excerpt = textwrap.shorten(found.text, WIDTH - 8, placeholder=" …")
+            print(f"    {found.source}{when} (match {found.score:.1f})\n      {excerpt}")
+        print()
 
 
 if __name__ == "__main__":

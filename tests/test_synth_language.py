@@ -10,6 +10,7 @@ from ragtune.synth.language import (
     Fact,
     first_person_facts,
     inflect,
+    named_facts,
     second_person,
     third_person,
 )
@@ -253,6 +254,82 @@ def test_notes_ask_when_you_did_it() -> None:
     assert fact == Fact(
         "What did you buy?", "A new car", "When did you buy a new car?", "You bought a new car"
     )
+
+
+def test_a_counted_object_is_also_asked_how_many() -> None:
+    facts = first_person_facts("I planted 23 quince trees in the community garden.", None)
+    assert [(f.question, f.answer) for f in facts] == [
+        ("What did you plant?", "23 quince trees"),
+        ("How many quince trees did you plant?", "23"),
+    ]
+
+
+def test_a_long_object_is_cut_at_its_last_short_prepositional_phrase() -> None:
+    sentence = "I hiked to the summit of Mount Drevald with my friend Aurelio and his dog."
+    (fact,) = first_person_facts(sentence, None)
+    assert (fact.question, fact.answer) == ("Where did you hike?", "The summit of Mount Drevald")
+
+
+# --- facts about someone named ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "speaker", "names", "expected"),
+    [
+        (
+            "My neighbour Quillon Varga keeps 37 ferrets in his garage.",
+            None,
+            ["Quillon Varga"],
+            [
+                ("Who is your neighbour?", "Quillon Varga"),
+                ("What does Quillon Varga keep?", "37 ferrets in his garage"),
+                ("How many ferrets does Quillon Varga keep?", "37"),
+            ],
+        ),
+        (
+            "My cat Fennimore only eats smoked mackerel.",
+            None,
+            ["Fennimore"],
+            [
+                ("What is the name of your cat?", "Fennimore"),
+                ("What does Fennimore eat?", "Smoked mackerel"),
+            ],
+        ),
+        (
+            "Yesterday my friend Sarah painted our kitchen.",
+            "Caroline",
+            ["Sarah"],
+            [
+                ("Who is Caroline's friend?", "Sarah"),
+                ("What did Sarah paint?", "Their kitchen"),
+            ],
+        ),
+        (
+            "My cousin Talvi Orsk moved to Mervaskal.",
+            None,
+            ["Talvi Orsk", "Mervaskal"],
+            [("Who is your cousin?", "Talvi Orsk"), ("Where did Talvi Orsk move?", "Mervaskal")],
+        ),
+    ],
+)
+def test_named_facts(
+    sentence: str, speaker: str | None, names: list[str], expected: list[tuple[str, str]]
+) -> None:
+    assert [(f.question, f.answer) for f in named_facts(sentence, speaker, names)] == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        ("Caroline went to the park.", ["Caroline"]),  # the speaker: a first-person fact
+        ("We met the concert crowd there.", ["concert"]),  # not a name
+        ("Thanks, Jon!", ["Jon"]),  # no clause
+        ("The gift Jon bought was lovely.", ["Jon"]),  # a relative clause
+        ("I lost my job at Door Dash.", ["Door Dash"]),  # "job at" is not a role
+    ],
+)
+def test_sentences_without_a_named_fact_give_nothing(sentence: str, names: list[str]) -> None:
+    assert named_facts(sentence, "Caroline", names) == []
 
 
 # --- pronouns --------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -27,3 +29,38 @@ def progress_bar(
         items, desc=desc, total=total, unit=unit, dynamic_ncols=True, leave=False, disable=None
     ) as bar:
         yield from bar
+
+
+@contextlib.contextmanager
+def library_progress(enabled: bool) -> Iterator[None]:
+    """Without progress (`enabled=False`), hide the bars datasets and transformers draw
+    themselves, and their warnings; restored afterwards."""
+    from datasets.utils import logging as datasets_logging
+    from transformers.utils import logging as transformers_logging
+
+    switches = [
+        (
+            datasets_logging.is_progress_bar_enabled,
+            datasets_logging.disable_progress_bar,
+            datasets_logging.enable_progress_bar,
+        ),
+        (
+            transformers_logging.is_progress_bar_enabled,
+            transformers_logging.disable_progress_bar,
+            transformers_logging.enable_progress_bar,
+        ),
+    ]
+    turned_off = []
+    if not enabled:
+        for is_on, disable, enable in switches:
+            if is_on():
+                disable()
+                turned_off.append(enable)
+    try:
+        with warnings.catch_warnings():
+            if not enabled:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        for enable in turned_off:
+            enable()

@@ -36,8 +36,10 @@ def ask(
 ) -> None:
     """Answer QUESTION from the memory tuned into WORKSPACE's adapter, with no retrieval."""
     from ragtune.model import MemoryModel
+    from ragtune.progress import library_progress
 
-    model = MemoryModel.from_workspace(workspace, adapter)
+    with library_progress(options.progress):
+        model = MemoryModel.from_workspace(workspace, adapter)
     if stream:
         for piece in model.stream(question, max_new_tokens=max_new_tokens, temperature=temperature):
             click.echo(piece, nl=False)
@@ -66,6 +68,8 @@ def export(options: CliOptions, workspace: Path, target: Path, adapter: str) -> 
     """Write WORKSPACE's base model with its adapter merged in, loadable by plain
     transformers (`AutoModelForCausalLM.from_pretrained(DIR)`)."""
     from ragtune.model.export import export_merged
+    from ragtune.progress import library_progress
 
-    folder = export_merged(workspace, target, adapter=adapter)
+    with library_progress(options.progress):
+        folder = export_merged(workspace, target, adapter=adapter)
     click.echo(f"wrote {folder}")

@@ -109,7 +109,7 @@ class TransformersBackend(BaseChatBackend):
         ]
         groups: dict[GenerationParams, list[int]] = defaultdict(list)
         for index, request in enumerate(requests):
-            self._check_fits(len(prompts[index]), request.params.max_tokens)
+            self.check_fits(len(prompts[index]), request.params.max_tokens)
             groups[request.params].append(index)
         batches = []
         for params, indices in groups.items():
@@ -125,7 +125,9 @@ class TransformersBackend(BaseChatBackend):
                 results[index] = completion
         return [result for result in results if result is not None]
 
-    def _check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
+    def check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
+        """Raise `BackendError` unless `prompt_tokens` plus `max_tokens` fit the context
+        window."""
         window = self.context_window
         if window is not None and prompt_tokens + max_tokens > window:
             raise BackendError(

@@ -9,7 +9,7 @@ passage (its text, metadata and a match score), never the model's invention.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,22 @@ class Recollection:
     turn_ids: tuple[str, ...]
     score: float
     recalled: str
+
+
+def _stripped(pieces: Iterable[str]) -> Iterator[str]:
+    """`pieces` without the whitespace at the start and end of their concatenation (as
+    `answer` strips it), passed on as soon as it is known not to be trailing."""
+    pending = ""
+    started = False
+    for piece in pieces:
+        text = pending + piece
+        if not started:
+            text = text.lstrip()
+            started = bool(text)
+        kept = text.rstrip()
+        pending = text[len(kept) :]
+        if kept:
+            yield kept
 
 
 class MemoryModel:
@@ -150,7 +166,11 @@ class MemoryModel:
         temperature: float = 0.0,
     ) -> Iterator[str]:
         """The answer to `question` (or the next turn of a conversation), piece by piece as
-        the model generates it."""
+        the model generates it; the pieces join to what `answer` (or `chat`) returns.
+
+        Raises:
+            BackendError: the prompt and `max_new_tokens` do not fit the context window.
+        """
         import torch
         from transformers import TextIteratorStreamer
 
@@ -162,25 +182,32 @@ class MemoryModel:
         inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(
             self.backend.device
         )
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        self.backend.check_fits(prompt_tokens, max_new_tokens)
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         params = GenerationParams(max_tokens=max_new_tokens, temperature=temperature)
         config = self.backend.generation_config(params)
         generated: list[int] = []
+        failed: list[BaseException] = []
 
         def generate() -> None:
-            with torch.inference_mode():
-                output = self.backend.model.generate(
-                    **inputs, generation_config=config, streamer=streamer
-                )
-            generated.append(int(output.shape[1] - inputs["input_ids"].shape[1]))
+            try:
+                with torch.inference_mode():
+                    output = self.backend.model.generate(
+                        **inputs, generation_config=config, streamer=streamer
+                    )
+                generated.append(int(output.shape[1]) - prompt_tokens)
+            except BaseException as error:  # handed to the caller's thread below
+                failed.append(error)
+                streamer.end()
 
         worker = threading.Thread(target=generate, daemon=True)
         worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
+        yield from _stripped(streamer)
         worker.join()
-        self._count(TokenUsage(int(inputs["input_ids"].shape[1]), generated[0] if generated else 0))
+        if failed:
+            raise failed[0]
+        self._count(TokenUsage(prompt_tokens, generated[0] if generated else 0))
 
     def recall(self, question: str, k: int = 3, *, max_new_tokens: int = 256) -> list[Recollection]:
         """Up to `k` source passages for `question`: the model recalls, then what it wrote is

@@ -12,21 +12,26 @@ give nothing (a missed question is better than a wrong one).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ragtune.index.dates import time_expressions
 from ragtune.index.lexicon import STOPWORDS, word_list
 
+_CLAUSE_START = r"(?:^|(?<=[\s,;:(]))"
+_ADVERBS = (
+    r"(?P<adverbs>(?:\s+(?:just|finally|recently|really|also|actually|even|totally|only|"
+    r"definitely|already|always|often|usually|sometimes|still|never|ever|again|once|been))*)"
+)
 # "I", optionally followed by auxiliaries and adverbs, then the main verb.
 _CLAUSE = re.compile(
     r"(?:^|(?<=[\s,;:(]))I(?P<aux>(?:'ve|’ve|'m|’m|'d|’d|\s+have|\s+am|\s+was|\s+had)?)"
-    r"(?P<adverbs>(?:\s+(?:just|finally|recently|really|also|actually|even|totally|"
-    r"definitely|already|always|often|usually|sometimes|still|never|ever|again|once|been))*)"
-    r"\s+(?P<verb>[a-z]+)\b(?P<rest>[^.!?]*)"
+    + _ADVERBS
+    + r"\s+(?P<verb>[a-z]+)\b(?P<rest>[^.!?]*)"
 )
 _MY_CLAUSE = re.compile(
-    r"(?:^|(?<=[\s,;:(]))[Mm]y (?P<noun>(?:favou?rite |new |old |first |dream )?[a-z]+)"
+    r"(?:^|(?<=[\s,;:(]))[Mm]y (?P<noun>(?:favou?rite |new |old |first |dream )?(?:[a-z]+ )?[a-z]+)"
     r" (?P<verb>is|was) (?P<rest>[^.!?,;]+)"
 )
 _BOUNDARY = re.compile(
@@ -66,6 +71,12 @@ _PERSON_VERBS = frozenset(
 # Verbs whose destination belongs in the question ("What did Melanie take to the workshop?").
 _TRANSFER_VERBS = frozenset(
     word_list("take bring send give put carry lend show sell buy make cook bake")
+)
+# Verbs skipped after "I" as small talk that state facts about someone named
+# ("Quillon Varga keeps 37 ferrets", "Jon loves dancing").
+_STATED_OF_OTHERS = frozenset(word_list("keep love like get want need"))
+_NUMBER_WORDS = frozenset(
+    word_list("two three four five six seven eight nine ten eleven twelve twenty dozen hundred")
 )
 _PARTICLES = frozenset(["up", "out", "off", "down", "back", "away"])
 _PLACE_PREPOSITIONS = frozenset(["to", "at", "in", "into", "near", "inside", "around"])
@@ -151,11 +162,52 @@ def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
     return facts
 
 
+def named_facts(sentence: str, speaker: str | None, names: Iterable[str]) -> list[Fact]:
+    """The facts `sentence` states about someone or something named, other than its speaker.
+
+    `names` are the names to look for (the index's entities in the sentence). "My neighbour
+    Quillon Varga keeps 37 ferrets." gives *Who is your neighbour?* → *Quillon Varga*,
+    *What does Quillon Varga keep?* → *37 ferrets* and *How many ferrets does Quillon Varga
+    keep?* → *37*. Answers turn the speaker's pronouns like `first_person_facts` does.
+    """
+    text = _without_time(sentence)
+    voice = _Person(speaker)
+    facts: list[Fact] = []
+    for name in names:
+        if not name[:1].isupper() or name == speaker:
+            continue
+        escaped = re.escape(name)
+        role = re.search(rf"{_CLAUSE_START}[Mm]y (?P<role>(?:[a-z]+ )?[a-z]+),? {escaped}\b", text)
+        noun = role.group("role") if role else ""
+        words = noun.split()
+        if words and all(w in _PERSON_NOUNS or w not in STOPWORDS for w in words):
+            asked = "Who is" if noun.split()[-1] in _PERSON_NOUNS else "What is the name of"
+            facts.append(Fact(f"{asked} {voice.possessive} {noun}?", name))
+        clause = re.compile(
+            rf"{_CLAUSE_START}(?:(?:[Mm]y|[Oo]ur) (?:[a-z]+ ){{1,2}})?{escaped}"
+            r"(?P<aux>(?:\s+has|\s+had|\s+is|\s+was)?)"
+            + _ADVERBS
+            + r"\s+(?P<verb>[a-z]+)\b(?P<rest>[^.!?]*)"
+        )
+        found = next((m for m in clause.finditer(text) if _starts_clause(text, m.start())), None)
+        if found:
+            person = _Person(name, voice=speaker, named=True)
+            facts += [fact for fact in _verb_facts(found, person) if fact.question]
+    return facts
+
+
 @dataclass(frozen=True)
 class _Person:
-    """Who a fact is about: a named speaker (third person) or the memory's owner ("you")."""
+    """Who a fact is about: a named person (third person) or the memory's owner ("you").
+
+    `voice` is who said the sentence, whose "my" and "we" an answer turns: the person
+    themselves for first-person facts; the speaker (None: the memory's owner) for a clause
+    about someone else ("My neighbour Quillon Varga keeps ...").
+    """
 
     name: str | None
+    voice: str | None = None
+    named: bool = False
 
     @property
     def subject(self) -> str:
@@ -171,7 +223,8 @@ class _Person:
         return {"has": "have", "is": "are", "was": "were", "does": "do"}.get(word, word)
 
     def swap(self, text: str) -> str:
-        return third_person(text) if self.name else second_person(text)
+        voice = self.voice if self.named else self.name
+        return third_person(text) if voice else second_person(text)
 
     def answer(self, span: str) -> str:
         text = self.swap(span.strip())
@@ -205,10 +258,13 @@ def _swap_pronouns(text: str, table: dict[str, str]) -> str:
 
 def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
     aux = clause.group("aux").strip(" '’").lower()
+    if person.named:
+        aux = {"is": "am", "has": "have"}.get(aux, aux)
     adverbs = clause.group("adverbs").split()
     verb = clause.group("verb").lower()
     lemma = _lemma(verb)
-    if lemma is None or lemma in _SKIPPED_VERBS:
+    skipped = _SKIPPED_VERBS - _STATED_OF_OTHERS if person.named else _SKIPPED_VERBS
+    if lemma is None or lemma in skipped:
         return []
     if "been" in adverbs and not verb.endswith("ing"):
         return []  # passive ("I've been blessed with"): the speaker did not do it
@@ -217,8 +273,10 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
         asked = f"been {verb}" if helper == "has" else verb
     elif _is_past(verb, lemma) and aux in ("", "ve", "have", "had"):
         helper, asked = "did", lemma
-    elif verb == lemma and aux == "" and lemma in _PRESENT_VERBS:
+    elif verb == lemma and aux == "" and lemma in _PRESENT_VERBS and not person.named:
         helper, asked = "does", lemma
+    elif person.named and aux == "" and verb in _inflections(lemma).get("VBZ", ()):
+        helper, asked = "does", lemma  # "Quillon keeps 37 ferrets"
     else:
         return []
     phrase = _object(clause.group("rest"))
@@ -259,6 +317,10 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
                 facts.append((ask(wh, f" {person.swap(tail)}"), direct))
             else:  # the phrase belongs to the object: "planning a trip to Paris"
                 facts.append((ask(wh, ""), phrase if tail and len(words) <= 6 else direct))
+            counted = _counted(direct)
+            if counted and wh == "What":
+                number, noun = counted
+                facts.append((ask(f"How many {person.swap(noun)}", ""), number))
     if not facts:
         return []
     when = ask("When", f" {person.swap(phrase)}") if helper in ("did", "is", "was") else None
@@ -269,6 +331,17 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
     return [Fact(question, person.answer(span), when, happened) for question, span in facts]
 
 
+def _counted(phrase: str) -> tuple[str, str] | None:
+    """A counted noun phrase split in its number and its noun ("12 quince trees" → "12",
+    "quince trees"), or None."""
+    number, _, noun = phrase.partition(" ")
+    if not (number.isdigit() or number.lower() in _NUMBER_WORDS) or not noun:
+        return None
+    if not _has_content(noun) or _is_pronoun_phrase(noun) or noun.split()[0].lower() == "of":
+        return None
+    return number, noun
+
+
 def _object(rest: str) -> str | None:
     """The object of a clause: `rest` up to the first clause boundary, if short enough."""
     rest = rest.strip()
@@ -277,9 +350,15 @@ def _object(rest: str) -> str | None:
     phrase = (rest[: cut.start()] if cut else rest).strip().rstrip(" '’\"“”")
     phrase = re.sub(r"\s+(?:too|again|now|then|lately|today|anymore|though)$", "", phrase)
     words = phrase.split()
-    if not words or len(words) > _MAX_OBJECT_WORDS:
+    if len(words) > _MAX_OBJECT_WORDS:  # keep the object up to its last short prepositional
+        cut = max(  # phrase: "12 quince trees [in the community garden on Lantvik Street]"
+            (n for n, word in enumerate(words[:_MAX_OBJECT_WORDS]) if n and word in _PREPOSITIONS),
+            default=0,
+        )
+        words = words[:cut]
+    if not words:
         return None
-    return phrase
+    return " ".join(words)
 
 
 def _split_at_preposition(words: list[str]) -> tuple[str, str]:

@@ -36,7 +36,12 @@ class Manifest:
         libraries: Versions of the libraries that trained it.
         metrics: Final train and validation loss, steps, epochs, tokens, tokens/s, seconds.
         loss_curve: ``{"train": [[step, loss], ...], "val": [[step, loss], ...]}``.
-        device: Where it was trained (``cpu``, ``cuda:0 (NVIDIA H100 ...)``).
+        device: Where it was trained (``cpu``, ``cuda:0 (NVIDIA H100 ...)``); under DDP, the
+            main process's device.
+        processes: How many processes trained it (the world size: 1, or N under
+            ``accelerate launch`` / torchrun DDP).
+        peak_gpu_memory_bytes: The most GPU memory the main process had allocated during the
+            run (``torch.cuda.max_memory_allocated``), or None when trained on a CPU.
     """
 
     adapter: str
@@ -48,6 +53,8 @@ class Manifest:
     metrics: dict[str, Any] = field(default_factory=dict)
     loss_curve: dict[str, list[list[float]]] = field(default_factory=dict)
     device: str = "cpu"
+    processes: int = 1
+    peak_gpu_memory_bytes: int | None = None
 
     def write(self, folder: Path) -> Path:
         """Write the manifest into `folder`; returns its path."""

@@ -5,17 +5,19 @@ completion only), validation loss each epoch on `synth/val.jsonl`, a cosine sche
 clipping and a seed. Checkpoints go to `adapters/.<name>.partial/` every `checkpoint_steps`
 steps, so `resume=True` continues a killed run; the finished adapter (safetensors, tokenizer with
 its chat template, `manifest.json`, `loss.png`) replaces `adapters/<name>/` in one rename.
+
+Under `accelerate launch` (or torchrun) the same code trains with DDP: every process trains its
+share of each batch, and only the main process removes stale checkpoints and writes the adapter
+(the others wait for it); the manifest records the number of processes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from ragtune.corpus.tables import read_text_units
 from ragtune.errors import RagtuneError
 from ragtune.fileio import atomic_directory
 from ragtune.hashing import content_hash
+from ragtune.progress import library_progress
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
 from ragtune.train.manifest import Manifest, library_versions
 from ragtune.workspace import Workspace
@@ -49,6 +52,11 @@ class TrainReport:
         val_loss: The final validation loss, or None without validation data.
         quantization: ``4bit``, ``8bit`` or ``none``.
         resumed_from: The checkpoint this run resumed, or None.
+        device: Where it trained (``cpu``, ``cuda:0 (<GPU name>)``).
+        processes: How many processes trained (the DDP world size; 1 without a launcher).
+            `tokens` and `tokens_per_second` count the tokens of all of them.
+        peak_gpu_memory_bytes: The most GPU memory this process had allocated during the run,
+            or None on a CPU.
     """
 
     adapter: Path
@@ -61,15 +69,24 @@ class TrainReport:
     val_loss: float | None
     quantization: str
     resumed_from: str | None = None
+    device: str = "cpu"
+    processes: int = 1
+    peak_gpu_memory_bytes: int | None = None
 
     def summary_line(self) -> str:
         """The one-line summary `ragtune train` prints."""
         val = f"{self.val_loss:.3f}" if self.val_loss is not None else "n/a"
         train = f"{self.train_loss:.3f}" if self.train_loss is not None else "n/a"
+        where = f" on {self.processes} processes" if self.processes > 1 else ""
+        peak = (
+            f", peak GPU memory {self.peak_gpu_memory_bytes / 2**30:.2f} GiB"
+            if self.peak_gpu_memory_bytes is not None
+            else ""
+        )
         return (
-            f"trained {self.adapter.name} ({self.quantization}): {self.steps} steps, "
+            f"trained {self.adapter.name} ({self.quantization}){where}: {self.steps} steps, "
             f"{self.epochs:.2f} epochs, {self.tokens} tokens at {self.tokens_per_second:.0f} "
-            f"tokens/s; loss train {train}, val {val}; {self.seconds:.1f} s"
+            f"tokens/s; loss train {train}, val {val}; {self.seconds:.1f} s{peak}"
         )
 
 
@@ -86,7 +103,7 @@ def train_adapter(
         workspace: A workspace with `synth/train.jsonl` (`ragtune synthesize` ran).
         config: The settings (`train.*`, `model`).
         resume: Continue from the last checkpoint of an interrupted run of the same adapter.
-        progress: Whether to show progress bars.
+        progress: Whether to show progress bars (only the main process shows them under DDP).
 
     Raises:
         RagtuneError: there is no training data.
@@ -98,15 +115,32 @@ def train_adapter(
         raise RagtuneError(
             "has no training data; run `ragtune synthesize` first", path=workspace.root
         )
-    with _library_progress(progress):
-        return _train(workspace, config, resume=resume, progress=progress, started=started)
+    process = _process_state()
+    progress = progress and process.is_main_process
+    with library_progress(progress):
+        return _train(workspace, config, process, resume=resume, progress=progress, started=started)
 
 
 def _train(
-    workspace: Workspace, config: MemoryConfig, *, resume: bool, progress: bool, started: float
+    workspace: Workspace,
+    config: MemoryConfig,
+    process: Any,
+    *,
+    resume: bool,
+    progress: bool,
+    started: float,
 ) -> TrainReport:
     import torch
 
+    if process.num_processes > 1:
+        log.debug(
+            "training with DDP: process %d of %d (%s backend)",
+            process.process_index,
+            process.num_processes,
+            process.backend,
+        )
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     settings = config.train
     quantization = resolve_quantization(settings.quantization)
     if quantization != "none" and not _bitsandbytes_available():
@@ -120,8 +154,9 @@ def _train(
         log.warning(
             "no checkpoint of adapter %r to resume; training from the start", settings.adapter
         )
-    if checkpoint is None and partial.exists():
+    if checkpoint is None and partial.exists() and process.is_main_process:
         shutil.rmtree(partial)
+    process.wait_for_everyone()  # no process starts while stale checkpoints are being removed
 
     trainer = _trainer(base, config, train_data, val_data, partial, progress)
     began = time.perf_counter()
@@ -139,6 +174,9 @@ def _train(
         [float(h["step"]), float(h["eval_loss"])] for h in state.log_history if "eval_loss" in h
     ]
     seen_before = _tokens_seen(checkpoint) if checkpoint else 0
+    accelerator = trainer.accelerator
+    device = _device_name(torch)
+    peak_memory = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
     report = TrainReport(
         adapter=workspace.adapter_path(settings.adapter),
         steps=int(state.global_step),
@@ -150,7 +188,13 @@ def _train(
         val_loss=val_loss,
         quantization=quantization,
         resumed_from=str(checkpoint) if checkpoint else None,
+        device=device,
+        processes=int(accelerator.num_processes),
+        peak_gpu_memory_bytes=peak_memory,
     )
+    if not accelerator.is_main_process:
+        accelerator.wait_for_everyone()  # until the main process has written the adapter
+        return dataclasses.replace(report, seconds=time.perf_counter() - started)
     manifest = Manifest(
         adapter=settings.adapter,
         base_model={
@@ -168,7 +212,9 @@ def _train(
         },
         libraries=library_versions(),
         loss_curve={"train": train_curve, "val": val_curve},
-        device=_device_name(torch),
+        device=device,
+        processes=report.processes,
+        peak_gpu_memory_bytes=peak_memory,
     )
     with atomic_directory(report.adapter, replace=True) as folder:
         trainer.model.save_pretrained(folder, safe_serialization=True)
@@ -188,6 +234,7 @@ def _train(
         manifest.write(folder)
         _plot_losses(manifest.loss_curve, folder / "loss.png", settings.adapter)
     shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
     return report
 
 
@@ -239,6 +286,7 @@ def _trainer(
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # LoRA uses every trainable weight in each step
     )
     lora = LoraConfig(
         r=settings.lora_r,
@@ -297,38 +345,6 @@ def _tokens_seen(checkpoint: Path) -> int:
     return int(state.get("num_input_tokens_seen", 0) or 0)
 
 
-@contextlib.contextmanager
-def _library_progress(enabled: bool) -> Iterator[None]:
-    """Without progress, hide the bars datasets and transformers draw themselves (restored
-    afterwards)."""
-    from datasets.utils import logging as datasets_logging
-    from transformers.utils import logging as transformers_logging
-
-    switches = [
-        (
-            datasets_logging.is_progress_bar_enabled,
-            datasets_logging.disable_progress_bar,
-            datasets_logging.enable_progress_bar,
-        ),
-        (
-            transformers_logging.is_progress_bar_enabled,
-            transformers_logging.disable_progress_bar,
-            transformers_logging.enable_progress_bar,
-        ),
-    ]
-    turned_off = []
-    if not enabled:
-        for is_on, disable, enable in switches:
-            if is_on():
-                disable()
-                turned_off.append(enable)
-    try:
-        yield
-    finally:
-        for enable in turned_off:
-            enable()
-
-
 def _has_records(path: Path) -> bool:
     """Whether `path` is a file with at least one non-blank line."""
     if not path.is_file():
@@ -358,9 +374,24 @@ def _card(workspace: Workspace) -> dict[str, Any]:
     return data
 
 
+def _process_state() -> Any:
+    """accelerate's `PartialState` of this process, set up before the model loads.
+
+    Under `accelerate launch` (or torchrun) it joins the process group (gloo on CPUs, nccl on
+    GPUs) and makes this process's GPU the current one, so a quantized model loads onto it; in
+    a plain process it is a one-process state. The trainer's arguments set it up again later,
+    reusing the process group."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def _device_name(torch: Any) -> str:
+    """This process's device: ``cpu``, or ``cuda:<index> (<GPU name>)``."""
     if torch.cuda.is_available():
-        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+        index = torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return "cpu"
 
 

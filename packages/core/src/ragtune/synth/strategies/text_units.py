@@ -3,8 +3,9 @@ unit — the keyword-matchable "local" questions where RAG wins.
 
 With a teacher, the teacher writes them (with paraphrases and the supporting quote, which must
 be found in the unit). Without one, they come from the unit's sentences and the index: what a
-speaker says they did (*What has Caroline been researching?* → *Adoption agencies*), what a
-shared photo showed, and what a speaker said about an entity the index found in the sentence.
+speaker says they did (*What has Caroline been researching?* → *Adoption agencies*) or what
+someone named did (*What does Quillon Varga keep?* → *37 ferrets*), what a shared photo
+showed, and what a speaker said about an entity the index found in the sentence.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ragtune.corpus.types import TextUnit
 from ragtune.index.names import normalize_name
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
-from ragtune.synth.language import first_person_facts
+from ragtune.synth.language import first_person_facts, named_facts
 from ragtune.synth.phrasing import paraphrases, the
 from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import TextUnitSettings
@@ -130,11 +131,13 @@ class TextUnitQA(Strategy):
                     ]
                     add("photo", position, questions, _sentence_case(sentence.caption), turn)
                 continue
-            for fact in first_person_facts(sentence.text, speaker):
+            mentioned = _mentioned(context, unit, sentence)
+            stated = first_person_facts(sentence.text, speaker)
+            for fact in stated + named_facts(sentence.text, speaker, mentioned):
                 if fact.question:
                     questions = paraphrases(fact.question, count, anchor=anchor, who=listener)
                     add("statement", position, questions, fact.answer, turn)
-            for title in _mentioned(context, unit, sentence):
+            for title in mentioned:
                 name = the(title)
                 if speaker:
                     questions = [f"What did {speaker} say about {name}{on_day}?"]

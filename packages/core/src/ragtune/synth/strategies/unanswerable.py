@@ -119,7 +119,7 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
         return []
     absent = [name for name in FIRST_NAMES if not context.mentions(name)]
     speakers = sorted({s for unit in context.units for s in unit.speakers})
-    people = speakers or context.people()[:10] or ["you"]
+    people = speakers or ["you"]  # notes: their owner (index types of names can be wrong)
     topics = [
         e.title
         for e in sorted(context.index.entities, key=lambda e: (-e.degree, e.title))
@@ -133,6 +133,7 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
         question = template.format(
             absent=rng.choice(absent), person=rng.choice(people), topic=rng.choice(topics)
         )
+        question = question.replace("How does you ", "How do you ")
         if question not in questions:
             questions.append(question)
     return questions
