@@ -351,11 +351,11 @@ def _object(rest: str) -> str | None:
     phrase = re.sub(r"\s+(?:too|again|now|then|lately|today|anymore|though)$", "", phrase)
     words = phrase.split()
     if len(words) > _MAX_OBJECT_WORDS:  # keep the object up to its last short prepositional
-        cut = max(  # phrase: "12 quince trees [in the community garden on Lantvik Street]"
+        kept = max(  # phrase: "12 quince trees [in the community garden on Lantvik Street]"
             (n for n, word in enumerate(words[:_MAX_OBJECT_WORDS]) if n and word in _PREPOSITIONS),
             default=0,
         )
-        words = words[:cut]
+        words = words[:kept]
     if not words:
         return None
     return " ".join(words)
