@@ -41,7 +41,7 @@ def test_qlora_trains_the_embedded_model_in_4bit_on_the_gpu(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import torch
-    from bitsandbytes.nn import Linear4bit
+    from bitsandbytes.nn import Linear4bit  # type: ignore[attr-defined]
 
     workspace = train_workspace(
         tmp_path / "memory",
