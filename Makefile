@@ -16,7 +16,7 @@ TORCH ?= torch==2.13.0
 DEMO_WORKSPACE ?= .demo/memory
 # The demo's memory is small: its specific questions alone, trained hard, tune it in a few
 # minutes on 2 cores (drop these to synthesize and train with the defaults).
-DEMO_STRATEGIES ?= synth.strategies=[text_units,temporal,unanswerable]
+DEMO_STRATEGIES ?= 'synth.strategies=[text_units,temporal,unanswerable]'
 DEMO_TRAINING ?= --epochs 4 --lr 1e-3
 
 BIN := $(VENV)/bin
@@ -40,7 +40,7 @@ $(STAMP): $(PACKAGE_FILES)
 
 demo: setup
 	$(BIN)/ragtune index $(DEMO_WORKSPACE) --corpus examples/sample_corpus
-	$(BIN)/ragtune synthesize $(DEMO_WORKSPACE) '$(DEMO_STRATEGIES)'
+	$(BIN)/ragtune synthesize $(DEMO_WORKSPACE) $(DEMO_STRATEGIES)
 	$(BIN)/ragtune train $(DEMO_WORKSPACE) $(DEMO_TRAINING)
 	$(BIN)/python examples/demo.py $(DEMO_WORKSPACE)
 

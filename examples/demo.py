@@ -14,10 +14,8 @@ import sys
 import textwrap
 import time
 
-from ragtune.config import load_config
 from ragtune.llm import GenerationParams, load_backend
 from ragtune.model import MemoryModel
-from ragtune.workspace import Workspace
 
 QUESTIONS = (
     "Who coaches me at the kayak club?",
@@ -52,11 +50,10 @@ def show(label: str, text: str, seconds: float) -> None:
 
 
 def main(workspace_path: str, questions: list[str]) -> None:
-    workspace = Workspace.at(workspace_path)
-    spec = load_config(workspace.config_path).base_model
     started = time.perf_counter()
-    base = load_backend(spec)
     tuned = MemoryModel.from_workspace(workspace_path)
+    spec = tuned.manifest.base_model["spec"]  # the model the adapter was trained on
+    base = load_backend(spec)
     print(f"loaded {spec} and {tuned.model_name} in {time.perf_counter() - started:.1f} s")
     show_training(tuned)
     params = GenerationParams(max_tokens=MAX_NEW_TOKENS)

@@ -1,6 +1,6 @@
 """Fixtures of the LLM index-path tests (`test_index_llm.py`, `test_index_teacher_steps.py`):
 the notes of `llm_index_scenario` ingested into fresh workspaces. Test modules may define their
-own fixtures of the same names (`test_index_resume.py` does).
+own fixtures of the same names (`test_index_resume.py` does). The CLI tests share `cli_runner`.
 
 And of the synthesis tests: a LoCoMo slice with a heuristic index, the slice synthesized once per
 module (`test_synth_pipeline.py`, `test_synth_filters.py`), and every synthesis strategy run on
@@ -10,11 +10,13 @@ light for the other tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from click.testing import CliRunner
 
 from llm_index_scenario import DOCS
 from ragtune.config import MemoryConfig, load_config
@@ -176,3 +178,12 @@ def taught(slice_copy: Workspace) -> Run:
     context = context_of(slice_copy, config, fake_teacher(rules))
     generated, earlier = run_all(context, config)
     return Run(context, config, generated, earlier, rules)
+
+
+@pytest.fixture
+def cli_runner() -> Iterator[CliRunner]:
+    """A CliRunner; the `ragtune` logger that the command configures is restored afterwards."""
+    logger = logging.getLogger("ragtune")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield CliRunner()
+    logger.handlers[:], logger.level, logger.propagate = saved

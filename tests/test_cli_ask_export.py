@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,15 +82,6 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> T
     config = train_config(tiny_model_dir, "train.lr=0.001", "train.quantization=none")
     train_adapter(workspace, config, progress=False)
     return Trained(workspace, units, documents, MemoryModel.from_workspace(workspace.root))
-
-
-@pytest.fixture
-def cli_runner() -> Iterator[CliRunner]:
-    """A CliRunner; the `ragtune` logger that the command configures is restored afterwards."""
-    logger = logging.getLogger("ragtune")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield CliRunner()
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 # -- ask ------------------------------------------------------------------------------------

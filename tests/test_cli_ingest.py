@@ -6,9 +6,8 @@ Every run sets the chunking tokenizer to the tiny test model, so no test loads t
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -464,15 +463,6 @@ def test_failing_override_keeps_the_previous_workspace_files(
 
 
 # --- in-process checks (click's test runner) ---------------------------------------------------
-
-
-@pytest.fixture
-def cli_runner() -> Iterator[CliRunner]:
-    """A CliRunner; the `ragtune` logger that the command configures is restored afterwards."""
-    logger = logging.getLogger("ragtune")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield CliRunner()
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def test_version(cli_runner: CliRunner) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,11 +99,13 @@ def synthesized_questions(workspace: Path) -> set[str]:
     return questions
 
 
-def score(answer: object, questions: tuple[tuple[str, str], ...]) -> list[tuple[str, str, bool]]:
+def score(
+    answer: Callable[[str], str], questions: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str, bool]]:
     """Each question, its answer, and whether the answer holds the invented word."""
     results = []
     for question, word in questions:
-        text = answer(question)  # type: ignore[operator]
+        text = answer(question)
         results.append((question, text, word.lower() in text.lower()))
     return results
 

@@ -146,7 +146,7 @@ def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
     With no speaker (notes the memory's owner wrote), questions address the owner as "you".
     """
     text = _with_subject(_without_time(sentence))
-    person = _Person(speaker)
+    person = _Person(speaker, speaker)
     facts: list[Fact] = []
     clause = next((m for m in _CLAUSE.finditer(text) if _starts_clause(text, m.start())), None)
     if clause:
@@ -171,7 +171,7 @@ def named_facts(sentence: str, speaker: str | None, names: Iterable[str]) -> lis
     keep?* → *37*. Answers turn the speaker's pronouns like `first_person_facts` does.
     """
     text = _without_time(sentence)
-    voice = _Person(speaker)
+    voice = _Person(speaker, speaker)
     facts: list[Fact] = []
     for name in names:
         if not name[:1].isupper() or name == speaker:
@@ -191,7 +191,7 @@ def named_facts(sentence: str, speaker: str | None, names: Iterable[str]) -> lis
         )
         found = next((m for m in clause.finditer(text) if _starts_clause(text, m.start())), None)
         if found:
-            person = _Person(name, voice=speaker, named=True)
+            person = _Person(name, speaker)
             facts += [fact for fact in _verb_facts(found, person) if fact.question]
     return facts
 
@@ -206,8 +206,12 @@ class _Person:
     """
 
     name: str | None
-    voice: str | None = None
-    named: bool = False
+    voice: str | None
+
+    @property
+    def named(self) -> bool:
+        """Whether the fact is about someone other than the one who said it."""
+        return self.name != self.voice
 
     @property
     def subject(self) -> str:
@@ -223,8 +227,7 @@ class _Person:
         return {"has": "have", "is": "are", "was": "were", "does": "do"}.get(word, word)
 
     def swap(self, text: str) -> str:
-        voice = self.voice if self.named else self.name
-        return third_person(text) if voice else second_person(text)
+        return third_person(text) if self.voice else second_person(text)
 
     def answer(self, span: str) -> str:
         text = self.swap(span.strip())

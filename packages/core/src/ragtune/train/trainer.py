@@ -174,7 +174,6 @@ def _train(
         [float(h["step"]), float(h["eval_loss"])] for h in state.log_history if "eval_loss" in h
     ]
     seen_before = _tokens_seen(checkpoint) if checkpoint else 0
-    accelerator = trainer.accelerator
     device = _device_name(torch)
     peak_memory = int(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else None
     report = TrainReport(
@@ -189,11 +188,11 @@ def _train(
         quantization=quantization,
         resumed_from=str(checkpoint) if checkpoint else None,
         device=device,
-        processes=int(accelerator.num_processes),
+        processes=int(process.num_processes),
         peak_gpu_memory_bytes=peak_memory,
     )
-    if not accelerator.is_main_process:
-        accelerator.wait_for_everyone()  # until the main process has written the adapter
+    if not process.is_main_process:
+        process.wait_for_everyone()  # until the main process has written the adapter
         return dataclasses.replace(report, seconds=time.perf_counter() - started)
     manifest = Manifest(
         adapter=settings.adapter,
@@ -234,7 +233,7 @@ def _train(
         manifest.write(folder)
         _plot_losses(manifest.loss_curve, folder / "loss.png", settings.adapter)
     shutil.rmtree(partial, ignore_errors=True)
-    accelerator.wait_for_everyone()
+    process.wait_for_everyone()
     return report
 
 

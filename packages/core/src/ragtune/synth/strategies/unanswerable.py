@@ -36,7 +36,7 @@ _ABSENT_TEMPLATES = (
     "What is {absent}'s favorite hobby?",
     "Where does {absent} live?",
     "What did {person} give {absent} as a present?",
-    "How does {person} know {absent}?",
+    "How {does} {person} know {absent}?",
 )
 _SWAPPED_KINDS = ("text_unit", "temporal")
 _LEADS = ("In the conversation", "In your note", "From what", "Do you remember")
@@ -130,10 +130,9 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
     while absent and len(questions) < count and attempts < count * 10:
         attempts += 1
         template = rng.choice(_ABSENT_TEMPLATES)
-        question = template.format(
-            absent=rng.choice(absent), person=rng.choice(people), topic=rng.choice(topics)
-        )
-        question = question.replace("How does you ", "How do you ")
+        someone, person, topic = rng.choice(absent), rng.choice(people), rng.choice(topics)
+        does = "do" if person == "you" else "does"
+        question = template.format(absent=someone, person=person, does=does, topic=topic)
         if question not in questions:
             questions.append(question)
     return questions
