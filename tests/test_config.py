@@ -59,6 +59,7 @@ KNOWN = [
     "synth.temporal.orderings",
     "synth.unanswerable.share",
     "synth.unanswerable.abstention",
+    "synth.unanswerable.explain",
     "synth.recall.per_unit",
     "synth.recall.passage",
     "train.adapter",

@@ -26,6 +26,7 @@ from ragtune.synth.settings import (
 from ragtune.synth.strategies import RECALL_PROMPT, RecallQA, TextUnitQA, UnanswerableQA
 from ragtune.synth.strategies.unanswerable import FIRST_NAMES
 from synth_runs import DIA_ID, Run, group_by_fact, record_asking, turn_speakers
+from synth_support import record as qa_record
 
 SPEAKERS = ("Caroline", "Melanie")
 RECALL_LEAD = RECALL_PROMPT.split("{question}")[0]
@@ -233,11 +234,15 @@ def test_unanswerable_questions_are_answered_by_abstaining(heuristic: Run) -> No
     share = heuristic.config.synth.unanswerable.share
     assert len(records) == round(share * len(local))
     assert len({r.question for r in records}) == len(records)
-    assert all(r.answer == DEFAULT_ABSTENTION and r.source_ids == () for r in records)
+    assert all(r.answer.endswith(" " + DEFAULT_ABSTENTION) for r in records)
+    assert all(r.source_ids == () for r in records)
     assert len({r.fact_id for r in records}) == len(records)
+    # the reason before the abstention differs between records: no one answer to fall back on
+    assert len({r.answer for r in records}) >= len(records) // 2
 
     answerable = {r.question for r in earlier if r.kind in ("text_unit", "temporal")}
     absent = [n for n in FIRST_NAMES if not context.mentions(n)]
+    by_question = {r.question: r.answer for r in records}
     swapped = [r.question for r in records if _swap(r.question) in answerable]
     missing = [r.question for r in records if r.question not in swapped]
     assert swapped and missing
@@ -247,11 +252,18 @@ def test_unanswerable_questions_are_answered_by_abstaining(heuristic: Run) -> No
         assert original != question and question not in answerable
         named = [s for s in SPEAKERS if re.search(rf"\b{s}\b", question)]
         assert len(named) == 1  # the other speaker than the one who said it
+        teller = _swap(named[0])
+        reason = by_question[question].removesuffix(" " + DEFAULT_ABSTENTION)
+        assert teller in reason and named[0] in reason  # whom the fact is about, and not
     for question in missing:
         names = [n for n in FIRST_NAMES if re.search(rf"\b{n}\b", question)]
         assert names and all(n in absent for n in names), question
         assert not any(context.mentions(n) for n in names)
-    assert "When did Melanie go to a LGBTQ support group?" in swapped
+        assert any(n in by_question[question].split(".")[0] for n in names)  # who is unknown
+    assert "When did Caroline paint the lake sunrise?" in swapped
+    # Melanie spoke of "the LGBTQ community" and of support: she may have gone to such a group
+    assert "When did Caroline go to a LGBTQ support group?" in answerable
+    assert "When did Melanie go to a LGBTQ support group?" not in by_question
 
 
 def test_unanswerable_share_and_abstention_are_settings(heuristic: Run) -> None:
@@ -261,9 +273,29 @@ def test_unanswerable_share_and_abstention_are_settings(heuristic: Run) -> None:
     records = custom.generate(context, earlier).records
     local = [r for r in earlier if r.query_scope == "local" and r.kind != "recall"]
     assert len(records) == round(0.02 * len(local)) > 0
-    assert {r.answer for r in records} == {"I don't know."}
+    assert all(r.answer.endswith(". I don't know.") for r in records)
+    plain = UnanswerableSettings(share=0.02, abstention="I don't know.", explain=False)
+    assert {r.answer for r in UnanswerableQA(plain).generate(context, earlier).records} == {
+        "I don't know."
+    }
     assert UnanswerableQA(UnanswerableSettings(share=0)).generate(context, earlier).records == []
     assert UnanswerableQA().generate(context, []).records == []
+
+
+def test_a_swap_the_other_speaker_may_answer_in_other_words_is_dropped(heuristic: Run) -> None:
+    context = heuristic.context
+    said = "I ran a charity race for mental health last Saturday"
+    unit = next(u for u in context.units if said in u.text)
+    assert unit.speakers == ("Melanie", "Caroline")
+    earlier = [  # as if Caroline had said both: swapped, they ask about Melanie
+        qa_record("When did Caroline run a race?", "20 May 2023", (unit.id,), kind="temporal"),
+        qa_record("When did Caroline bake a cake?", "20 May 2023", (unit.id,), kind="temporal"),
+    ]
+    settings = UnanswerableSettings(share=2.0)
+    questions = {r.question for r in UnanswerableQA(settings).generate(context, earlier).records}
+    # "ran" meets "run": Melanie said she ran a race, so asking her is not unanswerable
+    assert "When did Melanie run a race?" not in questions
+    assert "When did Melanie bake a cake?" in questions
 
 
 # --- recall ----------------------------------------------------------------------------------

@@ -265,7 +265,7 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
         aux = {"is": "am", "has": "have"}.get(aux, aux)
     adverbs = clause.group("adverbs").split()
     verb = clause.group("verb").lower()
-    lemma = _lemma(verb)
+    lemma = verb_lemma(verb)
     skipped = _SKIPPED_VERBS - _STATED_OF_OTHERS if person.named else _SKIPPED_VERBS
     if lemma is None or lemma in skipped:
         return []
@@ -300,7 +300,7 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
     facts: list[tuple[str | None, str]] = []
     if lemma == "go" and words[0].lower().endswith("ing"):  # "going camping": only "when"
         facts.append((None, words[0]))
-    elif words[0].lower() == "to" and len(words) > 1 and _lemma(words[1].lower()) == words[1]:
+    elif words[0].lower() == "to" and len(words) > 1 and verb_lemma(words[1].lower()) == words[1]:
         facts.append((ask("What", " to do"), " ".join(words[1:])))  # "started to learn X"
     elif words[0].lower() in _PREPOSITIONS:
         preposition, target = words[0].lower(), " ".join(words[1:])
@@ -406,7 +406,7 @@ def _with_subject(text: str) -> str:
     """`text` with the "I" a chat often drops restored: "Lost my job" → "I lost my job"."""
     first, _, rest = text.partition(" ")
     word = first.lower()
-    if rest and first[:1].isupper() and (lemma := _lemma(word)) and _is_past(word, lemma):
+    if rest and first[:1].isupper() and (lemma := verb_lemma(word)) and _is_past(word, lemma):
         return f"I {word} {rest}"
     return text
 
@@ -418,7 +418,8 @@ def _without_time(sentence: str) -> str:
     return re.sub(r"\s{2,}", " ", text).strip()
 
 
-def _lemma(verb: str) -> str | None:
+def verb_lemma(verb: str) -> str | None:
+    """The lemma of `verb` as a verb ("lost" → "lose"), or None if it is not one."""
     lemmas = _all_lemmas(verb).get("VERB")
     return lemmas[0] if lemmas else None
 

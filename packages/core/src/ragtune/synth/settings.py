@@ -141,7 +141,15 @@ class UnanswerableSettings:
         metadata={"help": "Unanswerable records per answerable local record (0.1 = one in ten)."},
     )
     abstention: str = field(
-        default=DEFAULT_ABSTENTION, metadata={"help": "The answer to every unanswerable question."}
+        default=DEFAULT_ABSTENTION,
+        metadata={"help": "The sentence every answer to an unanswerable question ends with."},
+    )
+    explain: bool = field(
+        default=True,
+        metadata={
+            "help": "Say why before abstaining: the name the memory lacks, or whom the fact "
+            "is about (false = the abstention sentence alone)."
+        },
     )
 
 

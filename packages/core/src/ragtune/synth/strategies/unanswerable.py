@@ -3,8 +3,11 @@
 Two kinds, as in LoCoMo's adversarial questions: a fact one speaker stated, asked about the
 other speaker ("What has Melanie been researching?" when only Caroline researched adoption
 agencies) — kept only if nothing the other speaker said contains the question's or answer's
-key words; and questions about people the memory never mentions. The answer is the fixed
-abstention sentence (`synth.unanswerable.abstention`).
+key words and names; and questions about people the memory never mentions. The answer ends
+with the abstention sentence (`synth.unanswerable.abstention`) and, with `explain`, first says
+why: the name the memory lacks, or whom the fact is about. The reason makes the answers differ
+from one another, so that abstaining is learned as a judgement about the question and not as
+the one completion a model falls back on whenever it is unsure.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from ragtune.index.lexicon import word_list
 from ragtune.synth.context import SynthContext
 from ragtune.synth.grounding import content_stems
+from ragtune.synth.language import verb_lemma
 from ragtune.synth.records import QARecord, fact_id
 from ragtune.synth.settings import UnanswerableSettings
 from ragtune.synth.strategies.base import Generated, Strategy
@@ -38,7 +43,19 @@ _ABSENT_TEMPLATES = (
     "What did {person} give {absent} as a present?",
     "How {does} {person} know {absent}?",
 )
+_ABSENT_REASONS = (
+    "I don't remember anyone called {absent}.",
+    "Nobody called {absent} comes up in my memory.",
+    "I have no memory of anyone named {absent}.",
+)
+_SWAPPED_REASONS = (
+    "I only remember that about {named}, not about {other}.",
+    "What I remember is about {named}, not {other}.",
+    "That was {named}, not {other}.",
+)
 _SWAPPED_KINDS = ("text_unit", "temporal")
+_NAME = re.compile(r"\b[A-Z][\w'’-]*")
+_WORD = re.compile(r"[\w'’]+")
 _LEADS = ("In the conversation", "In your note", "From what", "Do you remember")
 
 
@@ -64,21 +81,33 @@ class UnanswerableQA(Strategy):
         questions += _absent_questions(context, rng, wanted - len(questions))
         result = Generated()
         for question in questions:
+            answer = self.settings.abstention
+            if self.settings.explain:
+                answer = f"{rng.choice(question.reasons).format(**question.names)} {answer}"
             result.records.append(
                 QARecord(
-                    question=question,
-                    answer=self.settings.abstention,
+                    question=question.text,
+                    answer=answer,
                     kind="unanswerable",
                     query_scope="local",
                     source_ids=(),
-                    fact_id=fact_id("unanswerable", question),
+                    fact_id=fact_id("unanswerable", question.text),
                 )
             )
         return result
 
 
-def _swapped_questions(context: SynthContext, earlier: Sequence[QARecord]) -> list[str]:
-    said = _stems_by_speaker(context)
+@dataclass(frozen=True)
+class _Question:
+    """An unanswerable question, the reasons that explain it and the names they mention."""
+
+    text: str
+    reasons: tuple[str, ...]
+    names: dict[str, str]
+
+
+def _swapped_questions(context: SynthContext, earlier: Sequence[QARecord]) -> list[_Question]:
+    said = _said_by_speaker(context)
     questions = []
     seen_facts = set()
     for record in earlier:
@@ -96,16 +125,32 @@ def _swapped_questions(context: SynthContext, earlier: Sequence[QARecord]) -> li
         if not _plain(record.question) or not re.search(subject, record.question):
             continue  # only facts about what the speaker did or has swap to the other one
         question = re.sub(rf"\b{re.escape(named[0])}\b", other, record.question)
-        asked = {s for s in content_stems(question) - content_stems(other) if not s.isdigit()}
-        answered = content_stems(record.answer) - content_stems(named[0])
-        if not asked or not answered:
+        if _may_be_answerable(question, record.answer, other, named[0], said[other]):
             continue
-        if any(
-            asked <= stems or len(answered & stems) * 2 >= len(answered) for stems in said[other]
-        ):
-            continue  # the other speaker may have said something like it
-        questions.append(question)
+        names = {"named": named[0], "other": other}
+        questions.append(_Question(question, _SWAPPED_REASONS, names))
     return questions
+
+
+def _may_be_answerable(
+    question: str, answer: str, other: str, named: str, said: list[_Sentence]
+) -> bool:
+    """Whether something `other` said may answer `question` after all: a sentence that names
+    one of its names ("Rome"), holds half its key words ("lost my job" for "When did Jon lose
+    his job at Door Dash?") or half the words of the original answer."""
+    asked = {s for s in _key_stems(question) - content_stems(other) if not s.isdigit()}
+    answered = content_stems(answer) - content_stems(named)
+    if not asked or not answered:
+        return True
+    names = {n.lower() for n in _NAME.findall(question.split(" ", 1)[-1])} - {other.lower()}
+    for sentence in said:
+        if any(re.search(rf"\b{re.escape(n)}\b", sentence.lowered) for n in names):
+            return True
+        if len(asked & sentence.key_stems) * 2 >= len(asked):
+            return True
+        if len(answered & sentence.stems) * 2 >= len(answered):
+            return True
+    return False
 
 
 def _plain(question: str) -> bool:
@@ -114,7 +159,7 @@ def _plain(question: str) -> bool:
     return not any(question.startswith(lead) for lead in _LEADS) and not re.search(r"\d", question)
 
 
-def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> list[str]:
+def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> list[_Question]:
     if count <= 0:
         return []
     absent = [name for name in FIRST_NAMES if not context.mentions(name)]
@@ -125,7 +170,8 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
         for e in sorted(context.index.entities, key=lambda e: (-e.degree, e.title))
         if e.type != "person"
     ][:50] or ["the weekend"]
-    questions: list[str] = []
+    questions: list[_Question] = []
+    asked: set[str] = set()
     attempts = 0
     while absent and len(questions) < count and attempts < count * 10:
         attempts += 1
@@ -133,15 +179,35 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
         someone, person, topic = rng.choice(absent), rng.choice(people), rng.choice(topics)
         does = "do" if person == "you" else "does"
         question = template.format(absent=someone, person=person, does=does, topic=topic)
-        if question not in questions:
-            questions.append(question)
+        if question not in asked:
+            asked.add(question)
+            questions.append(_Question(question, _ABSENT_REASONS, {"absent": someone}))
     return questions
 
 
-def _stems_by_speaker(context: SynthContext) -> dict[str, list[set[str]]]:
-    said: dict[str, list[set[str]]] = defaultdict(list)
+@dataclass(frozen=True)
+class _Sentence:
+    """A sentence someone said, as the swap check compares it."""
+
+    lowered: str
+    stems: set[str]
+    key_stems: set[str]
+
+
+def _said_by_speaker(context: SynthContext) -> dict[str, list[_Sentence]]:
+    said: dict[str, list[_Sentence]] = defaultdict(list)
     for unit in context.units:
         for sentence in context.sentences(unit.id):
             if sentence.speaker:
-                said[sentence.speaker].append(content_stems(sentence.text))
+                text = sentence.text
+                said[sentence.speaker].append(
+                    _Sentence(text.lower(), content_stems(text), _key_stems(text))
+                )
     return said
+
+
+def _key_stems(text: str) -> set[str]:
+    """`text`'s content stems with verbs taken to their lemma first, so that "lost" (a stop
+    word) and "lose" meet as "lose"."""
+    words = [verb_lemma(w.lower()) or w for w in _WORD.findall(text)]
+    return content_stems(" ".join(words))
