@@ -23,12 +23,13 @@ def content_terms(text: str, *, skip: Collection[str] = ()) -> list[str]:
             token = token[:-2]
         if token in STOPWORDS or token in skip or (len(token) < 2 and not token.isdigit()):
             continue
-        terms.append(_stem(token))
+        terms.append(stem(token))
     return terms
 
 
 @lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
+    """The Porter stem of `word` (nltk's default mode, as LoCoMo's scorer uses it)."""
     return str(_porter().stem(word))
 
 
