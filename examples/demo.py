@@ -16,6 +16,7 @@ import time
 
 from ragtune.llm import GenerationParams, load_backend
 from ragtune.model import MemoryModel
+from ragtune.progress import library_progress
 
 QUESTIONS = (
     "Who coaches me at the kayak club?",
@@ -51,9 +52,10 @@ def show(label: str, text: str, seconds: float) -> None:
 
 def main(workspace_path: str, questions: list[str]) -> None:
     started = time.perf_counter()
-    tuned = MemoryModel.from_workspace(workspace_path)
-    spec = tuned.manifest.base_model["spec"]  # the model the adapter was trained on
-    base = load_backend(spec)
+    with library_progress(False):  # loading bars and library warnings would bury the answers
+        tuned = MemoryModel.from_workspace(workspace_path)
+        spec = tuned.manifest.base_model["spec"]  # the model the adapter was trained on
+        base = load_backend(spec)
     print(f"loaded {spec} and {tuned.model_name} in {time.perf_counter() - started:.1f} s")
     show_training(tuned)
     params = GenerationParams(max_tokens=MAX_NEW_TOKENS)

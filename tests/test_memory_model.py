@@ -11,7 +11,10 @@ unit of the workspace with its metadata.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -473,3 +476,46 @@ def test_recall_counts_the_tokens_of_its_recall_question(memory: Memory) -> None
     assert 0 < usage.completion_tokens <= MAX_NEW_TOKENS
     assert model.usage == before + usage
     assert isinstance(model.usage, TokenUsage)
+
+
+# --- the demo script -------------------------------------------------------------------------
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
+
+
+def test_the_demo_script_shows_both_answers_and_real_sources(memory: Memory) -> None:
+    """`examples/demo.py` (what `make demo` ends with) on a trained workspace: the training
+    summary, the base and the tuned answer, then recalled sources that are real units."""
+    result = subprocess.run(
+        [sys.executable, str(DEMO), str(memory.workspace.root), QUESTION],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Warning" not in result.stderr  # library noise is kept out of the demo
+    lines = result.stdout.splitlines()
+    spec = memory.model.manifest.base_model["spec"]
+    assert lines[0].startswith(f"loaded {spec} and {memory.model.model_name} in ")
+    # (train_workspace's card has no "train" count: the demo shows "?")
+    assert lines[1].startswith(f"adapter 'default' on {spec}: ? training records, 2 steps, ")
+    assert lines[2].startswith("final loss: train ")
+    question = lines.index(f"Q: {QUESTION}")
+    assert lines[question + 1].startswith("  base ")
+    tuned = next(i for i in range(question + 2, len(lines)) if not lines[i].startswith(" " * 12))
+    assert lines[tuned].startswith("  tuned ")
+    assert lines[tuned + 1] == "  recalled sources:"
+    sources = {d.source for d in memory.documents}
+    texts = {u.text for u in memory.units}
+    end = lines.index("", tuned)
+    shown = lines[tuned + 2 : end]
+    assert len(shown) in (2, 4)  # k=2 at most (units that match): a source line and an excerpt
+    for heading, excerpt in zip(shown[::2], shown[1::2], strict=True):
+        assert heading.split(" (match ")[0].split(",")[0].strip() in sources, heading
+        assert excerpt.strip() in texts, excerpt
+    # the question's own words find the unit it is about
+    assert shown[0].startswith("    notes/trip.md, 2023-05-08 (match ")
+    assert shown[1].strip() == "Melanie painted a sunrise."

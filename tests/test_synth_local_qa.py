@@ -237,8 +237,11 @@ def test_unanswerable_questions_are_answered_by_abstaining(heuristic: Run) -> No
     assert all(r.answer.endswith(" " + DEFAULT_ABSTENTION) for r in records)
     assert all(r.source_ids == () for r in records)
     assert len({r.fact_id for r in records}) == len(records)
-    # the reason before the abstention differs between records: no one answer to fall back on
-    assert len({r.answer for r in records}) >= len(records) // 2
+    # a reason comes first, so the answers are not one completion to fall back on
+    assert len({r.answer for r in records}) >= 4
+    plain = UnanswerableQA(UnanswerableSettings(explain=False)).generate(context, earlier)
+    assert [r.question for r in plain.records] == [r.question for r in records]
+    assert {r.answer for r in plain.records} == {DEFAULT_ABSTENTION}
 
     answerable = {r.question for r in earlier if r.kind in ("text_unit", "temporal")}
     absent = [n for n in FIRST_NAMES if not context.mentions(n)]
@@ -259,7 +262,9 @@ def test_unanswerable_questions_are_answered_by_abstaining(heuristic: Run) -> No
         names = [n for n in FIRST_NAMES if re.search(rf"\b{n}\b", question)]
         assert names and all(n in absent for n in names), question
         assert not any(context.mentions(n) for n in names)
-        assert any(n in by_question[question].split(".")[0] for n in names)  # who is unknown
+        reason = by_question[question].removesuffix(" " + DEFAULT_ABSTENTION)
+        assert "by that name" in reason or "with that name" in reason, reason
+        assert not any(n in reason for n in names)  # a template naming them would be said of anyone
     assert "When did Caroline paint the lake sunrise?" in swapped
     # Melanie spoke of "the LGBTQ community" and of support: she may have gone to such a group
     assert "When did Caroline go to a LGBTQ support group?" in answerable

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,22 @@ def test_tokens_count_the_records_without_padding(two_epoch_run: TwoEpochRun) ->
         f"counted {two_epoch_run.report.tokens} tokens; the records hold {2 * sum(lengths)}, "
         f"with padding {with_padding}"
     )
+
+
+def test_the_progress_bar_shows_the_loss_and_prints_only_validations(
+    tmp_path: Path, tiny_model_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With progress on, the loss rides on the bar: no line of metrics per step (transformers'
+    default), one line per validation."""
+    workspace = train_workspace(tmp_path / "memory", train=[record(1), record(2)], val=[record(3)])
+    config = train_config(tiny_model_dir, "train.quantization=none")  # 2 steps: 2 epochs
+    train_adapter(workspace, config, progress=True)
+    out, err = capfd.readouterr()
+    assert "validation loss" not in out
+    assert "{'loss'" not in err and "'grad_norm'" not in err
+    assert re.search(r"loss=\d+\.\d{3}", err)  # the bar's postfix
+    validations = re.findall(r"epoch (\d\.\d\d): validation loss \d+\.\d{4}\n", err)
+    assert validations == ["1.00", "2.00"]
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ def train(
     from ragtune.train.trainer import train_adapter
 
     report = train_adapter(space, config, resume=resume, progress=options.progress)
+    if not report.main_process:
+        return  # under DDP the main process saves the settings and reports the run
     save_config(config, space.config_path)
     click.echo(report.summary_line())
     click.echo(f"wrote {report.adapter}")

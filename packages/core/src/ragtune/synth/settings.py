@@ -147,8 +147,8 @@ class UnanswerableSettings:
     explain: bool = field(
         default=True,
         metadata={
-            "help": "Say why before abstaining: the name the memory lacks, or whom the fact "
-            "is about (false = the abstention sentence alone)."
+            "help": "Say why before abstaining (nobody by that name; whom the fact is about), "
+            "so that abstaining is not one fixed answer a tuned model falls back on."
         },
     )
 

@@ -57,6 +57,8 @@ class TrainReport:
             `tokens` and `tokens_per_second` count the tokens of all of them.
         peak_gpu_memory_bytes: The most GPU memory this process had allocated during the run,
             or None on a CPU.
+        main_process: Whether this is the process that wrote the adapter (the only one
+            without DDP); the others should stay quiet.
     """
 
     adapter: Path
@@ -72,6 +74,7 @@ class TrainReport:
     device: str = "cpu"
     processes: int = 1
     peak_gpu_memory_bytes: int | None = None
+    main_process: bool = True
 
     def summary_line(self) -> str:
         """The one-line summary `ragtune train` prints."""
@@ -193,7 +196,9 @@ def _train(
     )
     if not process.is_main_process:
         process.wait_for_everyone()  # until the main process has written the adapter
-        return dataclasses.replace(report, seconds=time.perf_counter() - started)
+        return dataclasses.replace(
+            report, seconds=time.perf_counter() - started, main_process=False
+        )
     manifest = Manifest(
         adapter=settings.adapter,
         base_model={
@@ -250,6 +255,7 @@ def _trainer(
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     from ragtune.train.base_model import disable_cpu_repacking
+    from ragtune.train.progress_bar import loss_progress_callback
 
     settings = config.train
     cuda = torch.cuda.is_available()
@@ -308,9 +314,12 @@ def _trainer(
     for parameter in trainer.model.parameters():
         if parameter.requires_grad and parameter.dtype != torch.float32:
             parameter.data = parameter.data.float()
-    if not progress:
-        from transformers import PrinterCallback
+    from transformers import PrinterCallback, ProgressCallback
 
+    if progress:
+        trainer.remove_callback(ProgressCallback)  # it prints a line of metrics every step
+        trainer.add_callback(loss_progress_callback())
+    else:
         trainer.remove_callback(PrinterCallback)  # it prints every log line without tqdm
     return trainer
 

@@ -4,10 +4,10 @@ Two kinds, as in LoCoMo's adversarial questions: a fact one speaker stated, aske
 other speaker ("What has Melanie been researching?" when only Caroline researched adoption
 agencies) — kept only if nothing the other speaker said contains the question's or answer's
 key words and names; and questions about people the memory never mentions. The answer ends
-with the abstention sentence (`synth.unanswerable.abstention`) and, with `explain`, first says
-why: the name the memory lacks, or whom the fact is about. The reason makes the answers differ
-from one another, so that abstaining is learned as a judgement about the question and not as
-the one completion a model falls back on whenever it is unsure.
+with the abstention sentence (`synth.unanswerable.abstention`) and, with `explain` (the
+default), first says why: nobody by that name, or whom the fact is about. With one fixed answer
+the tuned model fell back on it whenever a question was unfamiliar: on conv-30 it abstained on
+24 of 26 temporal questions; with the reasons, on 7 (F1 of questions 1-4: 0.032 → 0.101).
 """
 
 from __future__ import annotations
@@ -43,10 +43,12 @@ _ABSENT_TEMPLATES = (
     "What did {person} give {absent} as a present?",
     "How {does} {person} know {absent}?",
 )
+# Not naming the absent person: a small model learns the reason as a template and would say
+# it of anyone, known people included ("Nobody called Jon comes up in my memory").
 _ABSENT_REASONS = (
-    "I don't remember anyone called {absent}.",
-    "Nobody called {absent} comes up in my memory.",
-    "I have no memory of anyone named {absent}.",
+    "I don't remember anyone by that name.",
+    "Nobody by that name comes up in my memory.",
+    "I have no memory of anyone with that name.",
 )
 _SWAPPED_REASONS = (
     "I only remember that about {named}, not about {other}.",
