@@ -85,7 +85,7 @@ class UnanswerableQA(Strategy):
         for question in questions:
             answer = self.settings.abstention
             if self.settings.explain:
-                answer = f"{rng.choice(question.reasons).format(**question.names)} {answer}"
+                answer = f"{rng.choice(question.reasons)} {answer}"
             result.records.append(
                 QARecord(
                     question=question.text,
@@ -101,11 +101,10 @@ class UnanswerableQA(Strategy):
 
 @dataclass(frozen=True)
 class _Question:
-    """An unanswerable question, the reasons that explain it and the names they mention."""
+    """An unanswerable question and the reasons that may explain it."""
 
     text: str
     reasons: tuple[str, ...]
-    names: dict[str, str]
 
 
 def _swapped_questions(context: SynthContext, earlier: Sequence[QARecord]) -> list[_Question]:
@@ -129,8 +128,8 @@ def _swapped_questions(context: SynthContext, earlier: Sequence[QARecord]) -> li
         question = re.sub(rf"\b{re.escape(named[0])}\b", other, record.question)
         if _may_be_answerable(question, record.answer, other, named[0], said[other]):
             continue
-        names = {"named": named[0], "other": other}
-        questions.append(_Question(question, _SWAPPED_REASONS, names))
+        reasons = tuple(r.format(named=named[0], other=other) for r in _SWAPPED_REASONS)
+        questions.append(_Question(question, reasons))
     return questions
 
 
@@ -183,7 +182,7 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
         question = template.format(absent=someone, person=person, does=does, topic=topic)
         if question not in asked:
             asked.add(question)
-            questions.append(_Question(question, _ABSENT_REASONS, {"absent": someone}))
+            questions.append(_Question(question, _ABSENT_REASONS))
     return questions
 
 
