@@ -187,3 +187,31 @@ def cli_runner() -> Iterator[CliRunner]:
     saved = (logger.handlers[:], logger.level, logger.propagate)
     yield CliRunner()
     logger.handlers[:], logger.level, logger.propagate = saved
+
+
+# --- a small trained memory, for the evaluation tests ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_locomo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`ragtune.testing.tiny_locomo_conversation` as a LoCoMo JSON file."""
+    import json
+
+    from ragtune.testing import tiny_locomo_conversation
+
+    path = tmp_path_factory.mktemp("tiny-locomo") / "tiny.json"
+    path.write_text(json.dumps([tiny_locomo_conversation()]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_memory(
+    tiny_model_dir: Path, tiny_locomo_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Workspace:
+    """The tiny LoCoMo conversation ingested and tuned into the tiny model (2 steps)."""
+    from ragtune.testing import build_tiny_memory
+
+    root = build_tiny_memory(
+        tmp_path_factory.mktemp("tiny-memory") / "memory", tiny_model_dir, tiny_locomo_file
+    )
+    return Workspace.at(root)

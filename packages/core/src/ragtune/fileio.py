@@ -75,3 +75,17 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def disk_usage(path: str | Path, pattern: str = "*") -> int:
+    """Bytes the files matching `pattern` under `path` (or the file `path`) take on disk:
+    allocated blocks, so sparse, preallocated files count what they really use."""
+    root = Path(path)
+    files = [root] if root.is_file() else [p for p in root.rglob(pattern) if p.is_file()]
+    return sum(_allocated(p) for p in files)
+
+
+def _allocated(path: Path) -> int:
+    stat = path.stat()
+    blocks = getattr(stat, "st_blocks", None)
+    return min(stat.st_size, blocks * 512) if blocks is not None else stat.st_size

@@ -148,6 +148,6 @@ def apply_setting_options(
 
 def main() -> None:
     """Run the `ragtune` command."""
-    from ragtune.cli import ask, index, ingest, synthesize, train  # noqa: F401  (registers them)
+    from ragtune.cli import ask, evaluate, index, ingest, synthesize, train  # noqa: F401  (registers them)
 
     cli(prog_name="ragtune")

@@ -1,0 +1,105 @@
+"""`ragtune eval`: the tuned memory against Qdrant RAG, long context and the base model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from ragtune.baselines.stores import STORE_KINDS
+from ragtune.baselines.systems import SYSTEM_NAMES
+from ragtune.cli.app import CliOptions, cli
+
+
+@cli.command(name="eval")
+@click.argument("workspace", type=click.Path(path_type=Path))
+@click.option(
+    "--questions",
+    "questions",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="LoCoMo JSON (the QA of the workspace's conversations) or JSONL "
+    '{"question", "answer", "category"}.',
+)
+@click.option(
+    "--systems",
+    default=",".join(SYSTEM_NAMES),
+    show_default=True,
+    help="The systems to compare, comma-separated.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="Ask at most this many questions; every category keeps its share.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write the report (default: WORKSPACE/eval/<time>).",
+)
+@click.option(
+    "--store",
+    type=click.Choice(STORE_KINDS),
+    default="qdrant-edge",
+    show_default=True,
+    help="The RAG vector store (qdrant-server needs --qdrant-url).",
+)
+@click.option(
+    "--qdrant-url", help="A Qdrant server (or cluster) URL; implies --store qdrant-server."
+)
+@click.option(
+    "-k",
+    "k",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Passages per question (rag, hybrid).",
+)
+@click.option("--adapter", default="default", show_default=True, help="The memory adapter.")
+@click.option("--max-new-tokens", default=48, show_default=True, type=click.IntRange(min=1))
+@click.option("--judge", "judge_spec", help="An LLM judge model spec (correctness and pairwise).")
+@click.option("--device", default="auto", show_default=True, help="Where the reader runs.")
+@click.pass_obj
+def eval_command(
+    options: CliOptions,
+    workspace: Path,
+    questions: Path,
+    systems: str,
+    limit: int | None,
+    out: Path | None,
+    store: str,
+    qdrant_url: str | None,
+    k: int,
+    adapter: str,
+    max_new_tokens: int,
+    judge_spec: str | None,
+    device: str,
+) -> None:
+    """Compare WORKSPACE's tuned memory with the baselines on the questions in --questions:
+    LoCoMo F1 per category, latency, tokens, memory; writes results.json, report.md and charts."""
+    from ragtune.eval.evaluation import EvalSettings, evaluate, system_names
+    from ragtune.eval.report import write_report
+    from ragtune.llm import load_backend
+    from ragtune.progress import library_progress
+
+    settings = EvalSettings(
+        systems=system_names(systems),
+        limit=limit,
+        store="qdrant-server" if qdrant_url else store,
+        qdrant_url=qdrant_url,
+        k=k,
+        adapter=adapter,
+        max_new_tokens=max_new_tokens,
+        device=device,
+    )
+    with library_progress(options.progress):
+        judge = load_backend(judge_spec) if judge_spec else None
+        evaluation = evaluate(
+            workspace, questions, settings, judge=judge, progress=options.progress
+        )
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = out or Path(workspace) / "eval" / stamp
+    files = write_report(folder, evaluation.runs, setup=evaluation.setup, judge=evaluation.judge)
+    click.echo(files.markdown.read_text(encoding="utf-8"))
+    click.echo(f"wrote {files.results}, {files.markdown}, {files.f1_chart}, {files.latency_chart}")
