@@ -71,6 +71,7 @@ def bench(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ben
     return Bench({s.name: s for s in systems}, questions, setup, report)
 
 
+@pytest.mark.timeout(4 * 3600)  # long context reads the whole window per question
 @pytest.mark.parametrize("name", SYSTEM_NAMES)
 def test_answering_the_questions(benchmark: Any, bench: Bench, name: str) -> None:
     """One system answers every question once."""

@@ -122,9 +122,17 @@ def test_the_markdown_report_states_scores_latency_and_ratios_side_by_side() -> 
     assert rows["native"].split(" | ")[1:5] == ["1.000", "1.000", "1.000", "1.00"]
     assert rows["rag"].split(" | ")[1:3] == ["0.000", "0.000"]
     assert "native/rag = 0.33" in text and "- reader: tiny" in text
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len({line.count("|") for line in table}) == 1  # every row has the header's columns
 
 
 # -- the judge -------------------------------------------------------------------------------------
+
+
+def shown_answers(prompt: str) -> tuple[str, str]:
+    """The two answers of a pairwise judge prompt, in the order shown."""
+    first = prompt.split("Answer 1: ")[1].split("\n\nAnswer 2: ")[0]
+    return first, prompt.split("Answer 2: ")[1].split("\n\nReply")[0]
 
 
 def fake_judge(pairwise: Callable[[str, str], int]) -> FunctionChatBackend:
@@ -137,9 +145,7 @@ def fake_judge(pairwise: Callable[[str, str], int]) -> FunctionChatBackend:
             gold = text.split("Gold answer: ")[1].split("\n")[0]
             graded = text.split("Answer to grade: ")[1].split("\n")[0]
             return json.dumps({"label": "CORRECT" if gold in graded else "WRONG"})
-        first = text.split("Answer 1: ")[1].split("\n\nAnswer 2: ")[0]
-        second = text.split("Answer 2: ")[1].split("\n\nReply")[0]
-        return json.dumps(dict.fromkeys(CRITERIA, pairwise(first, second)))
+        return json.dumps(dict.fromkeys(CRITERIA, pairwise(*shown_answers(text))))
 
     return FunctionChatBackend(respond)
 
@@ -232,3 +238,40 @@ def test_ragtune_eval_of_base_systems_needs_no_adapter_and_names_bad_systems(
     result = cli_runner.invoke(cli, [*args, "--systems", "native,graphrag"])
     assert result.exit_code == 1
     assert "error: unknown system 'graphrag'; choose from native, rag" in result.output
+
+
+def test_ragtune_eval_asks_a_judge_over_http_in_both_orders(
+    cli_runner: CliRunner, tiny_memory: Any, tiny_locomo_file: Path, tmp_path: Path
+) -> None:
+    """`--judge openai:...@URL`: the fake judge (a stand-in for a remote judge model) is served
+    over the real OpenAI-compatible HTTP server on loopback."""
+    from ragtune.llm.openai_server import OpenAICompatibleServer
+
+    judge = fake_judge(lambda a, b: 1 if len(a) > len(b) else 2)
+    out = tmp_path / "judged"
+    with OpenAICompatibleServer(judge) as server:
+        result = cli_runner.invoke(
+            cli,
+            [
+                "-q", "eval", str(tiny_memory.root), "--questions", str(tiny_locomo_file),
+                "--systems", "native,base", "--limit", "2", "--out", str(out),
+                "--max-new-tokens", "4", "--device", "cpu",
+                "--judge", f"openai:judge@{server.base_url}",
+            ],
+            env={"OPENAI_API_KEY": "unused"},
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    verdicts = results["judge"]
+    assert verdicts["failures"] == 0 and set(verdicts["correct"]) == {"native", "base"}
+    (pair,) = verdicts["pairwise"]
+    assert (pair["system"], pair["against"]) == ("native", "base")
+    for criterion in CRITERIA:
+        assert pair["wins"][criterion] + pair["ties"][criterion] + pair["losses"][criterion] == 2
+    prompts = [request.messages[0]["content"] for request in judge.received]
+    shown = {shown_answers(prompt) for prompt in prompts if "Answer 1:" in prompt}
+    native, base = ([a["prediction"] for a in s["answers"]] for s in results["systems"])
+    for mine, theirs in zip(native, base, strict=True):  # each pair was shown in both orders
+        assert (mine, theirs) in shown and (theirs, mine) in shown
+    assert all("judged_correct" in a for s in results["systems"] for a in s["answers"])
+    assert "## Judge: judge" in (out / "report.md").read_text(encoding="utf-8")

@@ -139,6 +139,13 @@ class MemorySystem:
         )
 
 
+def check_system_names(names: Sequence[str]) -> None:
+    """Raise `RagtuneError` naming the first of `names` that is not a system."""
+    unknown = [name for name in names if name not in SYSTEM_NAMES]
+    if unknown:
+        raise RagtuneError(f"unknown system {unknown[0]!r}; choose from {', '.join(SYSTEM_NAMES)}")
+
+
 def build_systems(
     names: Sequence[str],
     reader: Reader,

@@ -82,6 +82,7 @@ def eval_command(
     from ragtune.eval.report import write_report
     from ragtune.llm import load_backend
     from ragtune.progress import library_progress
+    from ragtune.workspace import Workspace
 
     settings = EvalSettings(
         systems=system_names(systems),
@@ -94,7 +95,9 @@ def eval_command(
         device=device,
     )
     with library_progress(options.progress):
-        judge = load_backend(judge_spec) if judge_spec else None
+        # The judge's verdicts are cached in the workspace: a re-run judges only new answers.
+        cache = Workspace.at(workspace).llm_cache_path
+        judge = load_backend(judge_spec, cache=cache) if judge_spec else None
         evaluation = evaluate(
             workspace, questions, settings, judge=judge, progress=options.progress
         )

@@ -77,13 +77,10 @@ def open_systems(
     """
     from ragtune.baselines.reader import Reader
     from ragtune.baselines.retrieval import UnitIndex
-    from ragtune.baselines.systems import build_systems
+    from ragtune.baselines.systems import build_systems, check_system_names
     from ragtune.corpus.tables import read_text_units
-    from ragtune.errors import RagtuneError
 
-    unknown = [name for name in settings.systems if name not in SYSTEM_NAMES]
-    if unknown:
-        raise RagtuneError(f"unknown system {unknown[0]!r}; choose from {', '.join(SYSTEM_NAMES)}")
+    check_system_names(settings.systems)  # before loading anything
     tuned = any(name in ("native", "hybrid") for name in settings.systems)
     reader = Reader.from_workspace(
         workspace, adapter=settings.adapter if tuned else None, device=settings.device

@@ -73,7 +73,7 @@ def markdown_report(
         + " | ".join(heads)
         + " | overall 1–4 | 5 abstained | median s | p95 s | prompt tok | answer tok "
         "| peak RSS MB | memory MB |",
-        "|---" * (len(heads) + 10) + "|",
+        "|---" * (len(heads) + 9) + "|",
     ]
     for run in runs:
         scores = run.scores
