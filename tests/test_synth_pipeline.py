@@ -135,7 +135,7 @@ def test_a_malformed_line_names_the_file_and_line(tmp_path: Path) -> None:
         read_records(not_json)
     assert str(not_json) in str(raised.value)
     assert "line 3" in str(raised.value)
-    assert "not JSON" in str(raised.value)
+    assert "invalid JSON" in str(raised.value)
 
     with pytest.raises(RagtuneError) as raised:
         read_records(not_a_record)

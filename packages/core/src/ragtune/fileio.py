@@ -1,13 +1,18 @@
-"""Atomic writes: a file or folder appears complete under its final name, or not at all."""
+"""Atomic writes (a file or folder appears complete under its final name, or not at all), disk
+usage, and JSON Lines reading with errors that name the line."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+from ragtune.errors import RagtuneError
 
 
 @contextlib.contextmanager
@@ -89,3 +94,25 @@ def _allocated(path: Path) -> int:
     stat = path.stat()
     blocks = getattr(stat, "st_blocks", None)
     return min(stat.st_size, blocks * 512) if blocks is not None else stat.st_size
+
+
+def json_lines(
+    path: Path, lines: Iterable[str], *, error: type[RagtuneError] = RagtuneError
+) -> Iterator[tuple[int, Any]]:
+    """The (line number, value) of each non-blank line of the JSON Lines file `path`, whose
+    `lines` are given.
+
+    Raises:
+        RagtuneError: (or `error`) a line is not JSON, naming the file, line and column.
+    """
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as problem:
+            raise error(
+                f"invalid JSON ({problem.msg} at column {problem.colno})",
+                path=path,
+                location=f"line {number}",
+            ) from None

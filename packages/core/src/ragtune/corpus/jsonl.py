@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from ragtune.corpus.reading import normalize_timestamp, read_text_file
 from ragtune.corpus.types import Document
 from ragtune.errors import CorpusError
+from ragtune.fileio import json_lines
 
 
 def load_jsonl(path: Path) -> Iterator[Document]:
@@ -19,16 +19,8 @@ def load_jsonl(path: Path) -> Iterator[Document]:
     key is kept as metadata. Blank lines are skipped.
     """
     text = read_text_file(path)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, record in json_lines(path, text.splitlines(), error=CorpusError):
         where = f"line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise CorpusError(
-                f"invalid JSON ({error.msg} at column {error.colno})", path=path, location=where
-            ) from None
         if not isinstance(record, dict):
             raise CorpusError(
                 f"expected a JSON object, got {type(record).__name__}", path=path, location=where

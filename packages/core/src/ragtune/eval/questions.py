@@ -13,6 +13,7 @@ from typing import Any
 
 from ragtune.errors import RagtuneError
 from ragtune.eval.locomo_scoring import CATEGORY_NAMES
+from ragtune.fileio import json_lines
 
 #: The category of JSONL questions that give none: scored by plain token F1.
 DEFAULT_CATEGORY = 4
@@ -88,17 +89,10 @@ def _locomo_questions(path: Path, data: Any, conversations: Collection[str]) -> 
 
 
 def _jsonl_questions(path: Path, text: str) -> list[Question]:
-    found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise RagtuneError(
-                f"is not JSON ({error.msg})", path=path, location=f"line {number}"
-            ) from None
-        found.append(_question(path, record, f"line {number}", f"{path.name}:{number}"))
+    found = [
+        _question(path, record, f"line {number}", f"{path.name}:{number}")
+        for number, record in json_lines(path, text.splitlines())
+    ]
     if not found:
         raise RagtuneError("holds no questions", path=path)
     return found

@@ -19,7 +19,7 @@ from typing import Any
 from ragtune.config import MemoryConfig
 from ragtune.corpus.tables import read_documents, read_text_units
 from ragtune.errors import ModelNotAvailableError, RagtuneError
-from ragtune.fileio import atomic_path, atomic_write_text
+from ragtune.fileio import atomic_path, atomic_write_text, json_lines
 from ragtune.index.tables import read_index
 from ragtune.llm.types import ChatBackend
 from ragtune.progress import progress_bar
@@ -152,19 +152,11 @@ def read_records(path: Path) -> list[QARecord]:
     Raises:
         RagtuneError: a line is not JSON or not a training record.
     """
-    records = []
     with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RagtuneError(
-                    f"is not JSON ({error.msg})", path=path, location=f"line {number}"
-                ) from None
-            records.append(QARecord.from_json(value, where=f"{path}, line {number}"))
-    return records
+        return [
+            QARecord.from_json(value, where=f"{path}, line {number}")
+            for number, value in json_lines(path, lines)
+        ]
 
 
 def _dedup_key(record: QARecord) -> tuple[str, str]:
