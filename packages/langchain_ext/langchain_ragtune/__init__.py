@@ -1,11 +1,11 @@
-"""LangChain integration for ragtune.
-
-The chat model (`ChatRagtune`) and retriever (`RagtuneRetriever`) over a memory-tuned model arrive
-in their own issue; for now the package pins its version and its dependency on `ragtune`.
-"""
+"""LangChain integration for ragtune: a memory-tuned model as a chat model (`ChatRagTune`) and
+a retriever (`RagTuneRetriever`)."""
 
 from importlib.metadata import version
 
+from langchain_ragtune.chat_models import ChatRagTune
+from langchain_ragtune.retrievers import RagTuneRetriever
+
 __version__ = version("langchain-ragtune")
 
-__all__ = ["__version__"]
+__all__ = ["ChatRagTune", "RagTuneRetriever", "__version__"]

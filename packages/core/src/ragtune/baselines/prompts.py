@@ -15,15 +15,25 @@ CONTEXT_INSTRUCTION = (
 )
 
 
-def format_passage(unit: TextUnit) -> str:
+def passage(text: str, timestamp: str | None = None) -> str:
     """One memory passage for a prompt: its date (when known), then its text."""
-    when = f"[{unit.timestamp.replace('T', ' ')[:16]}]\n" if unit.timestamp else ""
-    return f"{when}{unit.text.strip()}"
+    when = f"[{timestamp.replace('T', ' ')[:16]}]\n" if timestamp else ""
+    return f"{when}{text.strip()}"
+
+
+def format_passage(unit: TextUnit) -> str:
+    """A text unit as a prompt passage."""
+    return passage(unit.text, unit.timestamp)
 
 
 def context_block(units: Sequence[TextUnit]) -> str:
-    """Passages for a prompt, separated by blank lines, in the order given."""
-    return "\n\n".join(format_passage(unit) for unit in units)
+    """Text units as a prompt's passages, separated by blank lines, in the order given."""
+    return join_passages([format_passage(unit) for unit in units])
+
+
+def join_passages(passages: Sequence[str]) -> str:
+    """Passages for a prompt, separated by blank lines."""
+    return "\n\n".join(passages)
 
 
 def answer_messages(question: str, context: str | None = None) -> list[Message]:

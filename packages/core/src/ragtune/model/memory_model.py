@@ -9,7 +9,7 @@ passage (its text, metadata and a match score), never the model's invention.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,14 @@ class Recollection:
     recalled: str
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A model's answer and the tokens it read (`usage.prompt_tokens`) and wrote."""
+
+    text: str
+    usage: TokenUsage
+
+
 def _stripped(pieces: Iterable[str]) -> Iterator[str]:
     """`pieces` without the whitespace at the start and end of their concatenation (as
     `answer` strips it), passed on as soon as it is known not to be trailing."""
@@ -84,6 +92,9 @@ class MemoryModel:
         self.manifest = manifest
         self.usage = TokenUsage()
         self.last_usage = TokenUsage()
+        #: Held while the model generates: a model shared between threads answers one
+        #: request at a time (a stream may be read from several threads, so not an RLock).
+        self.lock = threading.Lock()
         self._units: list[TextUnit] | None = None
         self._documents_by_id: dict[str, Document] | None = None
         self._bm25: BM25 | None = None
@@ -151,12 +162,27 @@ class MemoryModel:
         stop: Sequence[str] = (),
     ) -> str:
         """The model's next turn in the conversation `messages`."""
+        return self.reply(
+            messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop
+        ).text
+
+    def reply(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Reply:
+        """Like `chat`, with the tokens this very call read and wrote (`last_usage` may already
+        be another thread's)."""
         params = GenerationParams(
             max_tokens=max_new_tokens, temperature=temperature, stop=tuple(stop)
         )
-        response = self.backend.chat(messages, params=params)
-        self._count(response.usage)
-        return str(response.text)
+        with self.lock:
+            response = self.backend.chat(messages, params=params)
+            self._count(response.usage)
+        return Reply(str(response.text), response.usage)
 
     def stream(
         self,
@@ -164,13 +190,25 @@ class MemoryModel:
         *,
         max_new_tokens: int = 256,
         temperature: float = 0.0,
+        on_usage: Callable[[TokenUsage], None] | None = None,
     ) -> Iterator[str]:
         """The answer to `question` (or the next turn of a conversation), piece by piece as
         the model generates it; the pieces join to what `answer` (or `chat`) returns.
+        `on_usage` receives the tokens read and written once generation ends.
 
         Raises:
             BackendError: the prompt and `max_new_tokens` do not fit the context window.
         """
+        with self.lock:
+            yield from self._stream(question, max_new_tokens, temperature, on_usage)
+
+    def _stream(
+        self,
+        question: str | Sequence[Message],
+        max_new_tokens: int,
+        temperature: float,
+        on_usage: Callable[[TokenUsage], None] | None,
+    ) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
@@ -207,7 +245,10 @@ class MemoryModel:
         worker.join()
         if failed:
             raise failed[0]
-        self._count(TokenUsage(prompt_tokens, generated[0] if generated else 0))
+        used = TokenUsage(prompt_tokens, generated[0] if generated else 0)
+        self._count(used)
+        if on_usage is not None:
+            on_usage(used)
 
     def recall(self, question: str, k: int = 3, *, max_new_tokens: int = 256) -> list[Recollection]:
         """Up to `k` source passages for `question`: the model recalls, then what it wrote is
