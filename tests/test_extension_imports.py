@@ -11,7 +11,12 @@ import pytest
 def test_langchain_package_imports_with_pinned_public_names() -> None:
     import langchain_ragtune
 
-    assert sorted(langchain_ragtune.__all__) == ["ChatRagTune", "RagTuneRetriever", "__version__"]
+    assert sorted(langchain_ragtune.__all__) == [
+        "ChatRagTune",
+        "LangChainTeacher",
+        "RagTuneRetriever",
+        "__version__",
+    ]
     assert langchain_ragtune.__version__ == importlib.metadata.version("langchain-ragtune")
 
 

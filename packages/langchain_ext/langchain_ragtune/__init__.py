@@ -1,11 +1,13 @@
 """LangChain integration for ragtune: a memory-tuned model as a chat model (`ChatRagTune`) and
-a retriever (`RagTuneRetriever`)."""
+a retriever (`RagTuneRetriever`), and any LangChain chat model as ragtune's teacher
+(`LangChainTeacher`)."""
 
 from importlib.metadata import version
 
 from langchain_ragtune.chat_models import ChatRagTune
 from langchain_ragtune.retrievers import RagTuneRetriever
+from langchain_ragtune.teacher import LangChainTeacher
 
 __version__ = version("langchain-ragtune")
 
-__all__ = ["ChatRagTune", "RagTuneRetriever", "__version__"]
+__all__ = ["ChatRagTune", "LangChainTeacher", "RagTuneRetriever", "__version__"]
