@@ -14,8 +14,10 @@ def test_langchain_package_imports_with_pinned_public_names() -> None:
     assert sorted(langchain_ragtune.__all__) == [
         "ChatRagTune",
         "LangChainTeacher",
+        "RagTuneMemory",
         "RagTuneRetriever",
         "__version__",
+        "ingest_documents",
     ]
     assert langchain_ragtune.__version__ == importlib.metadata.version("langchain-ragtune")
 

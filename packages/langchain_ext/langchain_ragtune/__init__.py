@@ -5,9 +5,18 @@ a retriever (`RagTuneRetriever`), and any LangChain chat model as ragtune's teac
 from importlib.metadata import version
 
 from langchain_ragtune.chat_models import ChatRagTune
+from langchain_ragtune.documents import ingest_documents
+from langchain_ragtune.memory import RagTuneMemory
 from langchain_ragtune.retrievers import RagTuneRetriever
 from langchain_ragtune.teacher import LangChainTeacher
 
 __version__ = version("langchain-ragtune")
 
-__all__ = ["ChatRagTune", "LangChainTeacher", "RagTuneRetriever", "__version__"]
+__all__ = [
+    "ChatRagTune",
+    "LangChainTeacher",
+    "RagTuneMemory",
+    "RagTuneRetriever",
+    "__version__",
+    "ingest_documents",
+]

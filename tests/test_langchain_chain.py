@@ -1,0 +1,161 @@
+"""A LangChain RAG chain built the way LangChain's RAG tutorial builds it, first over a
+`langchain-qdrant` vector store and the untuned embedded model, then with `RagTuneRetriever` and
+`ChatRagTune` swapped in and nothing else changed; the memory comes from LangChain documents
+through `RagTuneMemory.from_documents`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.document_loaders import BaseLoader
+from langchain_core.documents import Document
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+
+from langchain_ragtune import ChatRagTune, RagTuneMemory, RagTuneRetriever, ingest_documents
+from ragtune.corpus.tables import read_documents, read_text_units
+
+pytestmark = pytest.mark.slow
+
+NOTES = [
+    Document(
+        "My sister Clara moved to Porto in March. She works at a bakery by the river.",
+        metadata={"source": "notes/clara.md", "timestamp": "2024-03-02T10:00:00", "mood": 3},
+    ),
+    Document(
+        "Rui Matos coaches me at the kayak club on Saturdays.",
+        metadata={"source": "notes/kayak.md", "timestamp": "2024-04-06T09:00:00"},
+    ),
+]
+QUESTION = "Which city did my sister Clara move to?"
+PROMPT = ChatPromptTemplate.from_template(
+    "Answer the question from the context, in a few words.\n\n"
+    "Context:\n{context}\n\nQuestion: {question}"
+)
+
+
+def format_docs(documents: list[Document]) -> str:
+    return "\n\n".join(document.page_content for document in documents)
+
+
+def rag_chain(retriever: Any, llm: Any) -> Any:
+    """The tutorial's chain, unchanged whatever retriever and model it is given."""
+    return (
+        {"context": retriever | format_docs, "question": RunnablePassthrough()}
+        | PROMPT
+        | llm
+        | StrOutputParser()
+    )
+
+
+def test_documents_become_a_workspace_with_their_metadata(tmp_path: Path) -> None:
+    with_id = Document(NOTES[0].page_content, metadata=NOTES[0].metadata, id="clara")
+    root = ingest_documents([with_id, NOTES[1]], tmp_path / "memory")
+    documents = read_documents(root / "documents.parquet")
+    assert [d.text for d in documents] == [n.page_content for n in NOTES]
+    clara = documents[0]
+    again = ingest_documents([with_id, NOTES[1]], tmp_path / "again")
+    assert read_documents(again / "documents.parquet")[0].id == clara.id  # stable from the id
+    assert clara.timestamp == "2024-03-02T10:00:00"
+    assert clara.metadata["source"] == "notes/clara.md" and clara.metadata["mood"] == 3
+    assert len(read_text_units(root / "text_units.parquet")) == 2
+
+
+class NotesLoader(BaseLoader):
+    """A LangChain document loader: the Markdown files of a folder, one document each."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def lazy_load(self) -> Iterator[Document]:
+        for path in sorted(self.folder.glob("*.md")):
+            yield Document(path.read_text(encoding="utf-8"), metadata={"source": path.name})
+
+
+def test_a_loaders_documents_become_a_workspace(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("Ann adopted a cat called Pixel.", encoding="utf-8")
+    (notes / "b.md").write_text("Bob plays the cello.", encoding="utf-8")
+    (notes / "empty.md").write_text("  \n", encoding="utf-8")  # no text: not a document
+    root = ingest_documents(NotesLoader(notes), tmp_path / "memory", ["chunking.size=300"])
+    documents = read_documents(root / "documents.parquet")
+    assert [(d.text, d.metadata["source"]) for d in documents] == [
+        ("Ann adopted a cat called Pixel.", "a.md"),
+        ("Bob plays the cello.", "b.md"),
+    ]
+    assert "size: 300" in (root / "memory.yaml").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="no documents with text"):
+        ingest_documents([], tmp_path / "nothing")
+
+
+@pytest.fixture(scope="module")
+def memory(embedded_model: Any, tmp_path_factory: pytest.TempPathFactory) -> RagTuneMemory:
+    return RagTuneMemory.from_documents(
+        NOTES,
+        tmp_path_factory.mktemp("langchain-memory") / "memory",
+        settings=[
+            "synth.strategies=[text_units,recall]",
+            "train.epochs=6",
+            "train.lr=0.001",
+            "train.batch_size=4",
+        ],
+    )
+
+
+def test_the_tutorial_chain_answers_with_qdrant_and_then_with_ragtune_swapped_in(
+    memory: RagTuneMemory, embedded_model: Any
+) -> None:
+    from langchain_huggingface import ChatHuggingFace, HuggingFaceEmbeddings, HuggingFacePipeline
+    from langchain_qdrant import QdrantVectorStore
+
+    from ragtune.baselines.embedding import embedding_model_path
+
+    embeddings = HuggingFaceEmbeddings(model_name=str(embedding_model_path()))
+    store = QdrantVectorStore.from_documents(
+        NOTES, embeddings, location=":memory:", collection_name="notes"
+    )
+    untuned = ChatHuggingFace(
+        llm=HuggingFacePipeline.from_model_id(
+            model_id=str(embedded_model.path),
+            task="text-generation",
+            pipeline_kwargs={"max_new_tokens": 24, "do_sample": False, "return_full_text": False},
+        )
+    )
+    baseline = rag_chain(store.as_retriever(search_kwargs={"k": 1}), untuned).invoke(QUESTION)
+
+    retriever = memory.as_retriever(k=1)
+    llm = memory.as_chat_model(max_tokens=24)
+    assert isinstance(retriever, RagTuneRetriever) and isinstance(llm, ChatRagTune)
+    swapped = rag_chain(retriever, llm).invoke(QUESTION)
+
+    assert "Porto" in baseline  # the baseline works: the context holds the answer
+    assert "Porto" in swapped
+    (recalled,) = retriever.invoke(QUESTION)
+    assert recalled.page_content == NOTES[0].page_content
+    assert recalled.metadata["timestamp"] == "2024-03-02T10:00:00"
+    # From memory alone, no context in the prompt:
+    assert "Porto" in llm.invoke(QUESTION).content
+
+
+def test_the_readme_langchain_section_runs_as_written(
+    embedded_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import re
+    import runpy
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## LangChain\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    script = tmp_path / "readme_langchain.py"
+    script.write_text(code, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(script), run_name="__main__")
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2
+    assert all("Porto" in line for line in printed), printed
+    assert (tmp_path / "langchain-memory" / "adapters" / "default" / "manifest.json").is_file()
