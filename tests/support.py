@@ -330,3 +330,16 @@ def visible_lines(stderr: str) -> list[str]:
     """The non-blank lines a terminal shows: a progress bar erased with '\\r' is not shown."""
     shown = (line.rsplit("\r", 1)[-1] for line in stderr.split("\n"))
     return [line for line in shown if line.strip()]
+
+
+def run_readme_section(heading: str, folder: Path) -> None:
+    """Run the one Python block of the README section `## <heading>` as a script in `folder`
+    (the caller chdirs there and captures what it prints)."""
+    import runpy
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    script = folder / f"readme_{heading.lower()}.py"
+    script.write_text(code, encoding="utf-8")
+    runpy.run_path(str(script), run_name="__main__")

@@ -18,6 +18,8 @@ from langchain_core.runnables import RunnablePassthrough
 
 from langchain_ragtune import ChatRagTune, RagTuneMemory, RagTuneRetriever, ingest_documents
 from ragtune.corpus.tables import read_documents, read_text_units
+from ragtune.errors import CorpusError
+from support import run_readme_section
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +91,7 @@ def test_a_loaders_documents_become_a_workspace(tmp_path: Path) -> None:
         ("Bob plays the cello.", "b.md"),
     ]
     assert "size: 300" in (root / "memory.yaml").read_text(encoding="utf-8")
-    with pytest.raises(ValueError, match="no documents with text"):
+    with pytest.raises(CorpusError, match="no documents with text"):
         ingest_documents([], tmp_path / "nothing")
 
 
@@ -145,16 +147,8 @@ def test_the_tutorial_chain_answers_with_qdrant_and_then_with_ragtune_swapped_in
 def test_the_readme_langchain_section_runs_as_written(
     embedded_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    import re
-    import runpy
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## LangChain\n", 1)[1].split("\n## ", 1)[0]
-    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    script = tmp_path / "readme_langchain.py"
-    script.write_text(code, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(script), run_name="__main__")
+    run_readme_section("LangChain", tmp_path)
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 2
     assert all("Porto" in line for line in printed), printed

@@ -82,7 +82,7 @@ def test_a_chat_model_and_a_retriever_of_one_workspace_share_one_model(tiny_memo
 def test_bad_settings_and_content_get_clear_errors(tiny_memory: Any) -> None:
     with pytest.raises(ValueError, match="give a ragtune workspace path"):
         ChatRagTune()
-    with pytest.raises(ValueError, match="hybrid mode puts retrieved documents"):
+    with pytest.raises(ValueError, match="hybrid mode puts retrieved passages"):
         ChatRagTune(workspace=str(tiny_memory.root), mode="hybrid")
     image = HumanMessage(content=[{"type": "image_url", "image_url": {"url": "x"}}])
     with pytest.raises(ValueError, match="ragtune models read text only, not 'image_url'"):

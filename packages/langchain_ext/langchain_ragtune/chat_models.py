@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -14,9 +13,10 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
-from langchain_ragtune.loading import memory_model
 from langchain_ragtune.messages import to_ragtune_messages
+from ragtune.baselines.prompts import check_hybrid, passage, with_passages
 from ragtune.llm.types import Message, TokenUsage
+from ragtune.model.shared import memory_or_shared, require_memory_source
 
 
 class ChatRagTune(BaseChatModel):
@@ -62,17 +62,15 @@ class ChatRagTune(BaseChatModel):
 
     @model_validator(mode="after")
     def _check(self) -> ChatRagTune:
-        if self.workspace is None and self.memory is None:
-            raise ValueError("give a ragtune workspace path (workspace=...) or memory=MemoryModel")
-        if self.mode == "hybrid" and self.retriever is None:
-            raise ValueError("hybrid mode puts retrieved documents in the prompt: give retriever=")
+        require_memory_source(self.memory, self.workspace)
+        check_hybrid(self.mode, self.retriever)
         return self
 
     @property
     def model(self) -> Any:
         """The `MemoryModel`, loaded on first use (shared with every other user of the same
         workspace adapter in this process)."""
-        return memory_model(self.memory, self.workspace, self.adapter, self.device)
+        return memory_or_shared(self.memory, self.workspace, self.adapter, self.device)
 
     @property
     def model_name(self) -> str:
@@ -157,17 +155,16 @@ class ChatRagTune(BaseChatModel):
 
     def _prompt(self, messages: Sequence[BaseMessage]) -> list[Message]:
         converted = to_ragtune_messages(messages)
-        if self.mode != "hybrid" or self.retriever is None:
+        retriever = self.retriever
+        if self.mode != "hybrid" or retriever is None:
             return converted
-        last = max((i for i, m in enumerate(converted) if m["role"] == "user"), default=None)
-        if last is None:
-            return converted
-        question = converted[last]["content"]
-        context = format_documents(self.retriever.invoke(question))
-        from ragtune.baselines.prompts import answer_messages
-
-        converted[last] = answer_messages(question, context)[0]
-        return converted
+        return with_passages(
+            converted,
+            lambda question: [
+                passage(d.page_content, d.metadata.get("timestamp"))
+                for d in retriever.invoke(question)
+            ],
+        )
 
     def _stops(self, stop: list[str] | None) -> list[str]:
         return list(stop if stop is not None else self.stop or [])
@@ -198,13 +195,6 @@ def adapter_name(workspace: str, adapter: str) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         spec = f"ragtune:{workspace}"
     return f"{spec}+{adapter}"
-
-
-def format_documents(documents: Sequence[Document]) -> str:
-    """Documents as a ragtune prompt's passages: each with its timestamp when it has one."""
-    from ragtune.baselines.prompts import join_passages, passage
-
-    return join_passages([passage(d.page_content, d.metadata.get("timestamp")) for d in documents])
 
 
 def cut_at_stop(pieces: Iterator[str], stops: Sequence[str]) -> Iterator[str]:

@@ -3,54 +3,19 @@ kept."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from langchain_core.document_loaders import BaseLoader
 from langchain_core.documents import Document
 
-#: Where the documents are written in the workspace, as a JSON Lines corpus.
-CORPUS_FILE = "corpus/langchain.jsonl"
-#: Corpus keys a document's metadata cannot take (they would be read as the document's own).
-_RESERVED = ("text", "id", "title", "timestamp")
+from ragtune.corpus.jsonl import SourceText
 
 
-def corpus_record(document: Document) -> dict[str, Any]:
-    """One line of a ragtune JSONL corpus: the text, the id, title and timestamp when the
-    metadata has them, and every other metadata key (values that are not JSON become text)."""
-    metadata = dict(document.metadata)
-    record: dict[str, Any] = {"text": document.page_content}
-    if document.id is not None:
-        record["id"] = str(document.id)
-    for key in ("title", "timestamp"):
-        if isinstance(metadata.get(key), str):
-            record[key] = metadata.pop(key)
-    for key, value in metadata.items():
-        name = f"metadata_{key}" if key in _RESERVED else key
-        record[name] = value if _is_json(value) else str(value)
-    return record
-
-
-def write_corpus(documents: Iterable[Document], path: Path) -> int:
-    """Write `documents` to `path` as a ragtune JSONL corpus (atomically); the count written.
-
-    Raises:
-        ValueError: there are no documents with text.
-    """
-    from ragtune.fileio import atomic_path
-
-    written = 0
-    with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8") as out:
-        for document in documents:
-            if not document.page_content.strip():
-                continue
-            out.write(json.dumps(corpus_record(document), ensure_ascii=False) + "\n")
-            written += 1
-        if not written:
-            raise ValueError("no documents with text to build a memory from")
-    return written
+def source_texts(documents: Iterable[Document]) -> Iterator[SourceText]:
+    """LangChain documents as the texts ragtune ingests (text, metadata, id)."""
+    for document in documents:
+        yield SourceText(document.page_content, document.metadata, document.id)
 
 
 def ingest_documents(
@@ -65,26 +30,12 @@ def ingest_documents(
     memory.yaml) with the ``KEY=VALUE`` `settings`. Returns the workspace folder.
 
     Raises:
-        ValueError: there are no documents with text.
-        RagtuneError: a setting is invalid.
+        CorpusError: there are no documents with text.
+        ConfigError: a setting is invalid.
     """
-    from ragtune.config import load_config
-    from ragtune.ingest import ingest
-    from ragtune.workspace import Workspace
+    from ragtune.ingest import ingest_texts
 
-    folder = Workspace.at(workspace, create=True)
-    corpus = folder.root / CORPUS_FILE
     loaded = documents.lazy_load() if isinstance(documents, BaseLoader) else documents
-    write_corpus(loaded, corpus)
-    existing = folder.config_path if folder.config_path.is_file() else None
-    config = load_config(existing, [f"corpus.path={corpus}", "corpus.format=jsonl", *settings])
-    ingest(folder, config, progress=progress)
-    return folder.root
-
-
-def _is_json(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return ingest_texts(
+        source_texts(loaded), workspace, settings, name="langchain", progress=progress
+    )

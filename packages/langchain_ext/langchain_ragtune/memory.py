@@ -54,27 +54,18 @@ class RagTuneMemory:
             progress: Whether to show progress bars.
 
         Raises:
-            ValueError: there are no documents with text.
+            CorpusError: there are no documents with text.
             RagtuneError: a stage fails (bad setting, model not available, ...).
         """
         from langchain_ragtune.documents import ingest_documents
         from langchain_ragtune.teacher import LangChainTeacher
-        from ragtune.config import load_config
-        from ragtune.index.pipeline import build_index
-        from ragtune.synth.pipeline import synthesize
-        from ragtune.train.trainer import train_adapter
-        from ragtune.workspace import Workspace
+        from ragtune.pipeline import tune_memory
 
-        with_teacher = ["index.extractor=llm", "synth.writer=llm"] if teacher else []
-        chosen = [f"model={base_model}", *with_teacher, *settings]
+        chosen = [f"model={base_model}", *settings]
         root = ingest_documents(documents, workspace, chosen, progress=progress)
-        folder = Workspace.at(root)
-        config = load_config(folder.config_path, chosen)
         backend = LangChainTeacher(teacher) if teacher is not None else None
-        build_index(folder, config, teacher=backend, progress=progress)
-        synthesize(folder, config, teacher=backend, progress=progress)
-        train_adapter(folder, config, progress=progress)
-        return cls(root, config.train.adapter)
+        report = tune_memory(root, chosen, teacher=backend, progress=progress)
+        return cls(root, report.adapter.name)
 
     def as_chat_model(self, **kwargs: Any) -> ChatRagTune:
         """The tuned model as a LangChain chat model (`ChatRagTune` keyword arguments)."""

@@ -9,7 +9,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
-from langchain_ragtune.loading import memory_model
+from ragtune.model.shared import memory_or_shared, require_memory_source
 
 
 class RagTuneRetriever(BaseRetriever):
@@ -49,15 +49,14 @@ class RagTuneRetriever(BaseRetriever):
 
     @model_validator(mode="after")
     def _check(self) -> RagTuneRetriever:
-        if self.workspace is None and self.memory is None:
-            raise ValueError("give a ragtune workspace path (workspace=...) or memory=MemoryModel")
+        require_memory_source(self.memory, self.workspace)
         return self
 
     @property
     def model(self) -> Any:
         """The `MemoryModel`, loaded on first use (shared with every other user of the same
         workspace adapter in this process)."""
-        return memory_model(self.memory, self.workspace, self.adapter, self.device)
+        return memory_or_shared(self.memory, self.workspace, self.adapter, self.device)
 
     def _get_relevant_documents(
         self,

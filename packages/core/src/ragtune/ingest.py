@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragtune.config import MemoryConfig, save_config
 from ragtune.corpus import chunk_documents, load_corpus, write_documents, write_text_units
+from ragtune.corpus.jsonl import SourceText
 from ragtune.errors import ConfigError
 from ragtune.workspace import Workspace
 
@@ -60,3 +62,32 @@ def ingest(workspace: Workspace, config: MemoryConfig, *, progress: bool = True)
         tokens=sum(unit.n_tokens for unit in units),
         seconds=time.perf_counter() - started,
     )
+
+
+def ingest_texts(
+    texts: Iterable[SourceText],
+    workspace: str | Path,
+    settings: Sequence[str] = (),
+    *,
+    name: str = "texts",
+    progress: bool = False,
+) -> Path:
+    """Build the workspace `workspace` from texts held in memory (LangChain or LlamaIndex
+    documents, nodes): they are written to ``WORKSPACE/corpus/<name>.jsonl`` and ingested with
+    the ``KEY=VALUE`` `settings` (over the workspace's memory.yaml, if any). Returns the
+    workspace folder.
+
+    Raises:
+        CorpusError: no text has content.
+        ConfigError: a setting is invalid.
+    """
+    from ragtune.config import load_config
+    from ragtune.corpus.jsonl import write_jsonl_corpus
+
+    folder = Workspace.at(workspace, create=True)
+    corpus = folder.root / "corpus" / f"{name}.jsonl"
+    write_jsonl_corpus(texts, corpus)
+    existing = folder.config_path if folder.config_path.is_file() else None
+    config = load_config(existing, [f"corpus.path={corpus}", "corpus.format=jsonl", *settings])
+    ingest(folder, config, progress=progress)
+    return folder.root

@@ -3,7 +3,7 @@ passages a system puts in front of it (retrieved units, or the whole memory that
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ragtune.corpus.types import TextUnit
 from ragtune.llm.types import Message
@@ -43,3 +43,25 @@ def answer_messages(question: str, context: str | None = None) -> list[Message]:
         return [Message(role="user", content=question)]
     content = f"{CONTEXT_INSTRUCTION}\n\n{context}\n\nQuestion: {question}"
     return [Message(role="user", content=content)]
+
+
+def with_passages(
+    messages: Sequence[Message], passages_for: Callable[[str], Sequence[str]]
+) -> list[Message]:
+    """`messages` with the last user message asked the hybrid way: the passages
+    `passages_for(its text)` returns (already formatted with `passage`) put before it with the
+    shared instruction. Without a user message, `messages` unchanged."""
+    converted = list(messages)
+    last = max((i for i, m in enumerate(converted) if m["role"] == "user"), default=None)
+    if last is None:
+        return converted
+    question = converted[last]["content"]
+    converted[last] = answer_messages(question, join_passages(passages_for(question)))[0]
+    return converted
+
+
+def check_hybrid(mode: str, retriever: object) -> None:
+    """Raise `ValueError` when hybrid mode (what the integrations' models offer) has no
+    retriever to take its passages from."""
+    if mode == "hybrid" and retriever is None:
+        raise ValueError("hybrid mode puts retrieved passages in the prompt: give retriever=")

@@ -1,9 +1,13 @@
-"""JSON Lines corpora: one document per line, ``{"text": ..., ...metadata}``."""
+"""JSON Lines corpora: one document per line, ``{"text": ..., ...metadata}`` — read, and written
+from texts other libraries hold (`SourceText`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ragtune.corpus.reading import normalize_timestamp, read_text_file
 from ragtune.corpus.types import Document
@@ -59,3 +63,68 @@ def _document(record: dict[str, object], path: Path, where: str, number: int) ->
         timestamp=timestamp,
         metadata=dict(record),
     )
+
+
+#: Keys of a JSONL corpus line that a text's metadata cannot take (they are the line's own).
+_RESERVED = ("text", "id", "title", "timestamp")
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A text to remember, from wherever it came (a LangChain or LlamaIndex document, a node).
+
+    Attributes:
+        text: The text.
+        metadata: Its metadata; ``title`` and ``timestamp`` (ISO 8601) strings become the
+            document's own.
+        id: A stable id, if it has one (the document id is derived from it).
+    """
+
+    text: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+
+def corpus_line(source: SourceText) -> dict[str, Any]:
+    """`source` as one line of a JSONL corpus: the text, the id, title and timestamp, and every
+    other metadata key (renamed ``metadata_<key>`` when it would clash; values that are not JSON
+    become their text)."""
+    metadata = dict(source.metadata)
+    line: dict[str, Any] = {"text": source.text}
+    if source.id is not None:
+        line["id"] = str(source.id)
+    for key in ("title", "timestamp"):
+        if isinstance(metadata.get(key), str):
+            line[key] = metadata.pop(key)
+    for key, value in metadata.items():
+        name = f"metadata_{key}" if key in _RESERVED else key
+        line[name] = value if _is_json(value) else str(value)
+    return line
+
+
+def write_jsonl_corpus(sources: Iterable[SourceText], path: Path) -> int:
+    """Write the texts of `sources` that are not blank to `path` as a JSONL corpus,
+    atomically; the number written.
+
+    Raises:
+        CorpusError: none of them has text.
+    """
+    from ragtune.fileio import atomic_path
+
+    written = 0
+    with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8") as out:
+        for source in sources:
+            if source.text.strip():
+                out.write(json.dumps(corpus_line(source), ensure_ascii=False) + "\n")
+                written += 1
+        if not written:
+            raise CorpusError("no documents with text to build a memory from", path=path)
+    return written
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
