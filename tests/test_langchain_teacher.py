@@ -99,3 +99,39 @@ def test_the_embedded_model_as_a_langchain_chat_model_drives_the_llm_index(
     # its failures are recorded per unit (and the index is built from what did parse).
     assert report.teacher_calls >= len(units)
     assert all(unit_id in {u.id for u in units} for unit_id, _ in report.failures)
+
+
+def test_rag_tune_memory_from_documents_uses_the_langchain_teacher(
+    tiny_model_dir: Any, tmp_path: Any
+) -> None:
+    """The one-call path with a teacher: the teacher extracts the graph (the template writers
+    synthesize here, since a fake list model cannot write questions), then training."""
+    import json
+
+    from langchain_core.documents import Document
+
+    from langchain_ragtune import RagTuneMemory
+
+    notes = [
+        Document("Rui Matos coaches kayaking in Lisbon.", metadata={"source": "kayak.md"}),
+        Document("Rui Matos moved to Lisbon in 2019.", metadata={"source": "move.md"}),
+    ]
+    memory = RagTuneMemory.from_documents(
+        notes,
+        tmp_path / "memory",
+        base_model=f"hf:{tiny_model_dir}",
+        teacher=FakeListChatModel(responses=[ANSWER]),
+        settings=[
+            f"chunking.tokenizer=hf:{tiny_model_dir}",
+            *EXTRACTION_ONLY,
+            "synth.writer=heuristic",
+            "train.max_steps=2",
+            "train.batch_size=2",
+        ],
+    )
+    summary = json.loads((memory.workspace / "index.json").read_text(encoding="utf-8"))
+    assert summary["extractor"] == "llm" and summary["teacher_calls"] == 2
+    titles = {e.title for e in read_index(Workspace.at(memory.workspace)).entities}
+    assert titles == {"Rui Matos", "Lisbon"}
+    assert (memory.workspace / "adapters" / "default" / "manifest.json").is_file()
+    assert memory.as_retriever(k=1).k == 1 and memory.as_chat_model().adapter == "default"
