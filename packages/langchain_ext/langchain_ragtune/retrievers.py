@@ -70,15 +70,7 @@ class RagTuneRetriever(BaseRetriever):
             Document(
                 page_content=passage.text,
                 id=passage.unit_id,
-                metadata={
-                    "source": passage.source,
-                    "timestamp": passage.timestamp,
-                    "unit_id": passage.unit_id,
-                    "document_id": passage.document_id,
-                    "turn_ids": list(passage.turn_ids),
-                    "score": passage.score,
-                    "recalled": passage.recalled,
-                },
+                metadata={**passage.metadata(), "score": passage.score},
             )
             for passage in found
         ]

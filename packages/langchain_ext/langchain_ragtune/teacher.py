@@ -11,7 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from ragtune.hashing import content_hash
-from ragtune.llm.base import BaseChatBackend, Completion
+from ragtune.llm.base import BaseChatBackend, Completion, cut_at_stop
 from ragtune.llm.types import ChatRequest, GenerationParams, Message
 
 
@@ -101,9 +101,7 @@ def _completion(answer: BaseMessage | None, params: GenerationParams) -> Complet
 
     text = text_of(answer.content) if answer is not None else ""
     usage = getattr(answer, "usage_metadata", None) or {}
-    if params.stop:
-        cuts = [text.find(stop) for stop in params.stop if stop in text]
-        text = text[: min(cuts)] if cuts else text
+    text, _ = cut_at_stop(text, params.stop)
     metadata = getattr(answer, "response_metadata", None) or {}
     finish = metadata.get("finish_reason") or metadata.get("stop_reason")
     return Completion(

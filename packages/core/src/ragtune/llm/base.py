@@ -26,6 +26,13 @@ from ragtune.llm.types import (
 )
 
 
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """`text` up to the first of the stop strings `stops` it contains, and whether one was
+    found (every backend ends answers at stop strings this way)."""
+    found = [text.find(stop) for stop in stops if stop in text]
+    return (text[: min(found)], True) if found else (text, False)
+
+
 def require_valid(response: ChatResponse) -> ChatResponse:
     """`response`, unless it is a structured answer that never matched its schema.
 

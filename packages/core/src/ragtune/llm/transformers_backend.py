@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragtune.errors import BackendError, ModelNotAvailableError
 from ragtune.hashing import canonical_json, content_hash
-from ragtune.llm.base import BaseChatBackend, Completion
+from ragtune.llm.base import BaseChatBackend, Completion, cut_at_stop
 from ragtune.llm.types import ChatRequest, GenerationParams, Message
 
 if TYPE_CHECKING:
@@ -182,12 +182,10 @@ class TransformersBackend(BaseChatBackend):
         if ended is not None:
             tokens = tokens[:ended]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        stops = [text.find(stop) for stop in params.stop if stop in text]
-        if stops:
-            text = text[: min(stops)]
+        text, stopped = cut_at_stop(text, params.stop)
         # The end-of-sequence token counts as generated, padding after a stop string does not.
-        generated_eos = ended is not None and not stops and row[ended].item() in eos_ids
-        finished = ended is not None or bool(stops) or len(tokens) < params.max_tokens
+        generated_eos = ended is not None and not stopped and row[ended].item() in eos_ids
+        finished = ended is not None or stopped or len(tokens) < params.max_tokens
         return Completion(
             text=text.strip(),
             prompt_tokens=prompt_tokens,

@@ -50,6 +50,18 @@ class Recollection:
     score: float
     recalled: str
 
+    def metadata(self) -> dict[str, Any]:
+        """What the integrations attach to a recalled passage: where it comes from, when it
+        was written, the turns it holds and what the model recalled."""
+        return {
+            "source": self.source,
+            "timestamp": self.timestamp,
+            "unit_id": self.unit_id,
+            "document_id": self.document_id,
+            "turn_ids": list(self.turn_ids),
+            "recalled": self.recalled,
+        }
+
 
 @dataclass(frozen=True)
 class Reply:

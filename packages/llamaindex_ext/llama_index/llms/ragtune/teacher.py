@@ -12,7 +12,7 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
 
 from ragtune.hashing import content_hash
-from ragtune.llm.base import BaseChatBackend, Completion
+from ragtune.llm.base import BaseChatBackend, Completion, cut_at_stop
 from ragtune.llm.types import ChatRequest, GenerationParams
 
 _ROLES = {
@@ -63,10 +63,7 @@ class LlamaIndexTeacher(BaseChatBackend):
             ChatMessage(role=_ROLES[m["role"]], content=m["content"]) for m in request.messages
         ]
         response = self._configured(request.params).chat(messages)
-        text = response.message.content or ""
-        if request.params.stop:
-            cuts = [text.find(stop) for stop in request.params.stop if stop in text]
-            text = text[: min(cuts)] if cuts else text
+        text, _ = cut_at_stop(response.message.content or "", request.params.stop)
         usage = _usage(response.raw) or _usage(response.additional_kwargs)
         return Completion(
             text=text.strip(),

@@ -81,13 +81,7 @@ class RagTuneRetriever(BaseRetriever):
                 node=TextNode(
                     id_=passage.unit_id,
                     text=passage.text,
-                    metadata={
-                        "source": passage.source,
-                        "timestamp": passage.timestamp,
-                        "document_id": passage.document_id,
-                        "turn_ids": list(passage.turn_ids),
-                        "recalled": passage.recalled,
-                    },
+                    metadata={k: v for k, v in passage.metadata().items() if k != "unit_id"},
                     excluded_llm_metadata_keys=["recalled", "turn_ids", "document_id"],
                     excluded_embed_metadata_keys=["recalled", "turn_ids", "document_id"],
                 ),
