@@ -67,7 +67,7 @@ def test_build_index_locomo(
     """The whole `build_index` (extraction not journaled yet, merging, Leiden, reports, tables)."""
     from ragtune.config import load_config
     from ragtune.index.pipeline import build_index
-    from ragtune.ingest import ingest
+    from ragtune.ingestion import ingest
     from ragtune.workspace import Workspace
 
     workspace = Workspace.at(tmp_path / "locomo", create=True)

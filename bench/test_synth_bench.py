@@ -18,7 +18,7 @@ def indexed_locomo(embedded_model: Any, locomo_dev: Path, tmp_path_factory: Any)
     """A workspace of the LoCoMo dev file, ingested (embedded tokenizer) and indexed."""
     from ragtune.config import load_config
     from ragtune.index.pipeline import build_index
-    from ragtune.ingest import ingest
+    from ragtune.ingestion import ingest
     from ragtune.workspace import Workspace
 
     workspace = Workspace.at(tmp_path_factory.mktemp("synth-bench") / "locomo", create=True)

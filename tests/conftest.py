@@ -22,7 +22,7 @@ from llm_index_scenario import DOCS
 from ragtune.config import MemoryConfig, load_config
 from ragtune.corpus import read_text_units
 from ragtune.corpus.types import TextUnit
-from ragtune.ingest import ingest
+from ragtune.ingestion import ingest
 from ragtune.workspace import Workspace
 
 if TYPE_CHECKING:

@@ -16,7 +16,6 @@ from ragtune.baselines import (
     MemoryWindow,
     Reader,
     UnitIndex,
-    answer_messages,
     build_systems,
     context_block,
 )
@@ -24,6 +23,7 @@ from ragtune.corpus.tables import read_text_units, write_text_units
 from ragtune.corpus.types import TextUnit
 from ragtune.errors import RagtuneError
 from ragtune.llm.types import Message
+from ragtune.prompts import answer_messages
 from ragtune.workspace import Workspace
 
 #: Notes on unrelated topics; the planted one answers the planted question.

@@ -180,7 +180,7 @@ def test_ingest_of_locomo_with_the_embedded_tokenizer(
 ) -> None:
     from ragtune.config import load_config
     from ragtune.corpus import read_text_units
-    from ragtune.ingest import ingest
+    from ragtune.ingestion import ingest
     from ragtune.workspace import Workspace
 
     workspace = Workspace.at(tmp_path / "memory", create=True)

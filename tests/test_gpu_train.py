@@ -11,7 +11,7 @@ from statistics import mean
 import pytest
 
 from ragtune.config import load_config
-from ragtune.train.manifest import Manifest
+from ragtune.manifest import Manifest
 from ragtune.train.trainer import train_adapter
 from support import requires_gpu
 from train_support import patch_trainer, record, train_workspace

@@ -15,7 +15,7 @@ from ragtune.config import load_config
 from ragtune.corpus.tables import read_text_units, write_text_units
 from ragtune.index.pipeline import build_index
 from ragtune.index.tables import read_index
-from ragtune.ingest import ingest
+from ragtune.ingestion import ingest
 from ragtune.workspace import Workspace
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "sample_corpus"

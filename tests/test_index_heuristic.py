@@ -19,11 +19,11 @@ from ragtune.config import MemoryConfig, load_config
 from ragtune.corpus import read_text_units
 from ragtune.corpus.types import TextUnit
 from ragtune.index.heuristic import HeuristicExtractor
-from ragtune.index.names import normalize_name
 from ragtune.index.pipeline import IndexReport, build_index
 from ragtune.index.tables import read_index
 from ragtune.index.types import DEFAULT_ENTITY_TYPES, Entity, MemoryIndex
-from ragtune.ingest import ingest
+from ragtune.ingestion import ingest
+from ragtune.text.names import normalize_name
 from ragtune.workspace import Workspace
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "sample_corpus"

@@ -13,14 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from ragtune.index.communities import detect_communities
-from ragtune.index.dates import resolve_time, time_expressions
 from ragtune.index.merging import (
     entity_id,
     merge_extractions,
     trim_descriptions,
     with_degrees,
 )
-from ragtune.index.names import normalize_name, singular
 from ragtune.index.reports import community_contexts, extractive_report
 from ragtune.index.tables import read_index, write_index
 from ragtune.index.types import (
@@ -32,6 +30,8 @@ from ragtune.index.types import (
     RelationshipMention,
     UnitExtraction,
 )
+from ragtune.text.dates import resolve_time, time_expressions
+from ragtune.text.names import normalize_name, singular
 from ragtune.workspace import Workspace
 
 # --- normalize_name ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ragtune.index.journal import ExtractionJournal
 from ragtune.index.pipeline import build_index
 from ragtune.index.tables import read_index
 from ragtune.index.types import EntityMention, UnitExtraction
-from ragtune.ingest import ingest
+from ragtune.ingestion import ingest
 from ragtune.llm import ChatRequest
 from ragtune.workspace import Workspace
 from support import FunctionChatBackend, gazetteer_teacher, request_kind, unit_text

@@ -26,11 +26,11 @@ from ragtune.corpus.tables import write_documents, write_text_units
 from ragtune.corpus.types import Document, TextUnit, Turn
 from ragtune.errors import BackendError, RagtuneError
 from ragtune.llm.types import Message, TokenUsage
+from ragtune.llm.weights import weights_hash
 from ragtune.model import MemoryModel, Recollection
 from ragtune.model.bm25 import BM25
-from ragtune.synth.strategies.recall import recall_question
+from ragtune.prompts import recall_question
 from ragtune.testing import build_tiny_chat_model
-from ragtune.train.base_model import weights_hash
 from ragtune.train.trainer import train_adapter
 from ragtune.workspace import Workspace
 from train_support import adapter_tensors, train_config, train_workspace

@@ -16,6 +16,7 @@ from typing import Literal
 
 import pytest
 
+from ragtune.prompts import recall_question
 from ragtune.synth import DatasetCard
 from ragtune.synth.context import SynthContext
 from ragtune.synth.dedup import Deduplicator, deduplicate, jaccard, normalize_question, shingles
@@ -23,7 +24,6 @@ from ragtune.synth.grounding import GroundingFilter, content_stems, support
 from ragtune.synth.pipeline import read_records, synthesize
 from ragtune.synth.records import QARecord
 from ragtune.synth.split import held_out, split_records
-from ragtune.synth.strategies import recall_question
 from ragtune.workspace import Workspace
 from synth_support import (
     ScriptedStrategy,

@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from ragtune.prompts import RECALL_PROMPT
 from ragtune.synth.grounding import support
 from ragtune.synth.settings import (
     DEFAULT_ABSTENTION,
@@ -23,7 +24,7 @@ from ragtune.synth.settings import (
     TextUnitSettings,
     UnanswerableSettings,
 )
-from ragtune.synth.strategies import RECALL_PROMPT, RecallQA, TextUnitQA, UnanswerableQA
+from ragtune.synth.strategies import RecallQA, TextUnitQA, UnanswerableQA
 from ragtune.synth.strategies.unanswerable import FIRST_NAMES
 from synth_runs import DIA_ID, Run, group_by_fact, record_asking, turn_speakers
 from synth_support import record as qa_record

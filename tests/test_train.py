@@ -23,8 +23,8 @@ import torch
 from ragtune.config import MemoryConfig, load_config
 from ragtune.errors import ConfigError, RagtuneError
 from ragtune.hashing import content_hash
-from ragtune.train.base_model import weights_hash
-from ragtune.train.manifest import Manifest
+from ragtune.llm.weights import weights_hash
+from ragtune.manifest import Manifest
 from ragtune.train.trainer import TrainReport, train_adapter
 from ragtune.workspace import Workspace
 from train_support import (

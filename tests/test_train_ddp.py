@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ragtune.config import save_config
-from ragtune.train.manifest import Manifest
+from ragtune.manifest import Manifest
 from support import RAGTUNE, visible_lines
 from train_support import adapter_tensors, train_config, train_workspace
 

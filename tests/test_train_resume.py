@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import ragtune.train.trainer as trainer_module
-from ragtune.train.manifest import Manifest
+from ragtune.manifest import Manifest
 from ragtune.train.trainer import TrainReport, train_adapter
 from ragtune.workspace import Workspace
 from train_support import (

@@ -14,9 +14,9 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_ragtune.messages import to_ragtune_messages
-from ragtune.baselines.prompts import check_hybrid, passage, with_passages
 from ragtune.llm.types import Message, TokenUsage
-from ragtune.model.shared import memory_or_shared, require_memory_source
+from ragtune.model.shared import check_hybrid, memory_or_shared, require_memory_source
+from ragtune.prompts import passage, with_passages
 
 
 class ChatRagTune(BaseChatModel):

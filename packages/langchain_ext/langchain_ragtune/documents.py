@@ -33,7 +33,7 @@ def ingest_documents(
         CorpusError: there are no documents with text.
         ConfigError: a setting is invalid.
     """
-    from ragtune.ingest import ingest_texts
+    from ragtune.ingestion import ingest_texts
 
     loaded = documents.lazy_load() if isinstance(documents, BaseLoader) else documents
     return ingest_texts(

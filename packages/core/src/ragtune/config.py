@@ -19,7 +19,7 @@ import yaml
 from ragtune.corpus.chunking import check_chunking
 from ragtune.errors import ConfigError, yaml_error_summary
 from ragtune.fileio import atomic_write_text
-from ragtune.index.types import DEFAULT_ENTITY_TYPES
+from ragtune.index.settings import IndexConfig
 from ragtune.llm.specs import ModelSpec
 from ragtune.synth.settings import SynthConfig
 from ragtune.train.settings import TrainConfig
@@ -52,71 +52,6 @@ class ChunkingConfig:
         default=None,
         metadata={"help": "Model spec whose tokenizer counts tokens; default `model`."},
     )
-
-
-@dataclass
-class IndexConfig:
-    """How the memory index (entities, relationships, communities, reports) is built."""
-
-    extractor: Literal["auto", "llm", "heuristic"] = field(
-        default="auto",
-        metadata={
-            "help": "Who extracts entities and relationships: llm (the teacher) or heuristic "
-            "(no model); auto is heuristic when the teacher is embedded, else llm."
-        },
-    )
-    entity_types: list[str] = field(
-        default_factory=lambda: list(DEFAULT_ENTITY_TYPES),
-        metadata={"help": "The entity types extraction asks for."},
-    )
-    gleanings: int = field(
-        default=1,
-        metadata={"help": "Extra LLM passes per text unit asking for what was missed."},
-    )
-    summaries: Literal["auto", "llm", "extractive"] = field(
-        default="auto",
-        metadata={
-            "help": "How merged descriptions are combined: by the teacher (llm) or by keeping "
-            "sentences (extractive); auto follows the extractor."
-        },
-    )
-    reports: Literal["auto", "llm", "extractive"] = field(
-        default="auto",
-        metadata={
-            "help": "Who writes community reports: the teacher (llm) or extractive; auto "
-            "follows the extractor."
-        },
-    )
-    max_description_chars: int = field(
-        default=800, metadata={"help": "Longest merged description kept, in characters."}
-    )
-    max_cluster_size: int = field(
-        default=10,
-        metadata={"help": "Communities larger than this are split into a deeper level."},
-    )
-    seed: int = field(default=0xDEADBEEF, metadata={"help": "Seed of the Leiden clustering."})
-    batch_size: int = field(
-        default=16,
-        metadata={"help": "Text units extracted together (and saved together, for resuming)."},
-    )
-    max_tokens: int = field(
-        default=1024, metadata={"help": "Most tokens of one LLM extraction answer."}
-    )
-
-    def check(self) -> None:
-        """Check the values' ranges.
-
-        Raises:
-            ConfigError: a value is out of range.
-        """
-        if not self.entity_types or any(not t.strip() for t in self.entity_types):
-            raise ConfigError("index.entity_types must be a list of non-empty type names")
-        for name in ("gleanings",):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"index.{name} must be 0 or more")
-        for name in ("max_description_chars", "max_cluster_size", "batch_size", "max_tokens"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"index.{name} must be at least 1")
 
 
 @dataclass
@@ -156,30 +91,18 @@ class MemoryConfig:
     @property
     def extractor(self) -> Literal["llm", "heuristic"]:
         """The extractor `index.extractor` names, with auto resolved from the teacher."""
-        if self.index.extractor != "auto":
-            return self.index.extractor
-        return self._teacher_default
+        return self.index.extractor_for(self.teacher)
 
     def index_step(
         self, setting: Literal["auto", "llm", "extractive"]
     ) -> Literal["llm", "extractive"]:
         """`setting` (of summaries or reports), with auto resolved from the extractor."""
-        if setting != "auto":
-            return setting
-        return "llm" if self.extractor == "llm" else "extractive"
+        return self.index.step_for(setting, self.teacher)
 
     @property
     def synth_writer(self) -> Literal["llm", "heuristic"]:
         """Who `synth.writer` names, with auto resolved from the teacher."""
-        if self.synth.writer != "auto":
-            return self.synth.writer
-        return self._teacher_default
-
-    @property
-    def _teacher_default(self) -> Literal["llm", "heuristic"]:
-        """What `auto` means where a teacher may write: the embedded model is too small to
-        write reliably, so heuristic; any other teacher, llm."""
-        return "heuristic" if ModelSpec.parse(self.teacher).kind == "embedded" else "llm"
+        return self.synth.writer_for(self.teacher)
 
     @property
     def base_model(self) -> str:
@@ -202,6 +125,30 @@ def setting_names(section: type[Any] = MemoryConfig, prefix: str = "") -> list[s
         else:
             names.append(prefix + item.name)
     return names
+
+
+def setting_field(dotted: str) -> tuple[Any, str]:
+    """The declared type and the help text of the setting `dotted` (``train.lr`` → ``float``,
+    "Peak learning rate."): what a command-line option that sets it takes and says.
+
+    Raises:
+        ConfigError: `dotted` names no setting.
+    """
+    section: Any = MemoryConfig
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        fields = {item.name: item for item in dataclasses.fields(section)}
+        if part not in fields:
+            raise ConfigError(f"unknown setting {dotted!r}")
+        kind = _field_type(section, part)
+        if depth == len(parts) - 1:
+            if dataclasses.is_dataclass(kind):
+                raise ConfigError(f"{dotted!r} is a section, not a setting")
+            return kind, str(fields[part].metadata.get("help", ""))
+        if not dataclasses.is_dataclass(kind):
+            raise ConfigError(f"unknown setting {dotted!r}")
+        section = kind
+    raise ConfigError(f"unknown setting {dotted!r}")
 
 
 def load_config(

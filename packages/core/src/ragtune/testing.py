@@ -164,7 +164,7 @@ def build_tiny_memory(root: str | Path, model_dir: Path, corpus: Path, *, steps:
 
     from ragtune.config import load_config
     from ragtune.corpus.tables import read_text_units
-    from ragtune.ingest import ingest
+    from ragtune.ingestion import ingest
     from ragtune.train.trainer import train_adapter
     from ragtune.workspace import Workspace
 

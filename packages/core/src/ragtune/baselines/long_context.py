@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ragtune.baselines.prompts import answer_messages, context_block, format_passage
+from ragtune.baselines.context import context_block, format_passage
 from ragtune.corpus.types import TextUnit
 from ragtune.llm.types import Message
+from ragtune.prompts import answer_messages
 
 #: Tokens of the blank line between two passages, for the first estimate of what fits.
 _SEPARATOR_TOKENS = 1

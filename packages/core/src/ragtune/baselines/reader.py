@@ -63,7 +63,7 @@ class Reader:
             weights = disk_usage(workspace.adapter_path(adapter), "*.safetensors")
             return cls(model.backend, has_adapter=True, adapter_bytes=weights)
         from ragtune.llm.transformers_backend import TransformersBackend
-        from ragtune.train.base_model import model_weights
+        from ragtune.llm.weights import model_weights
 
         spec = load_config(workspace.config_path).base_model
         source, _ = model_weights(spec)

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ragtune.baselines.context import context_block
 from ragtune.baselines.long_context import MemoryWindow
-from ragtune.baselines.prompts import answer_messages, context_block
 from ragtune.baselines.reader import Reader
 from ragtune.baselines.retrieval import UnitIndex
 from ragtune.corpus.types import TextUnit
 from ragtune.errors import RagtuneError
+from ragtune.prompts import answer_messages
 
 #: Every system, in report order.
 SYSTEM_NAMES = ("native", "rag", "long-context", "base", "hybrid")

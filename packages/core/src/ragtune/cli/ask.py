@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import CliOptions, cli
+from ragtune.cli.options import CliOptions
 
 
-@cli.command()
+@click.command()
 @click.argument("workspace", type=click.Path(path_type=Path))
 @click.argument("question")
 @click.option("--adapter", default="default", show_default=True, help="The adapter to use.")
@@ -53,7 +53,7 @@ def ask(
             click.echo(found.text)
 
 
-@cli.command()
+@click.command()
 @click.argument("workspace", type=click.Path(path_type=Path))
 @click.option(
     "--merged",

@@ -9,10 +9,10 @@ import click
 
 from ragtune.baselines.stores import STORE_KINDS
 from ragtune.baselines.systems import SYSTEM_NAMES
-from ragtune.cli.app import CliOptions, cli
+from ragtune.cli.options import CliOptions
 
 
-@cli.command(name="eval")
+@click.command(name="eval")
 @click.argument("workspace", type=click.Path(path_type=Path))
 @click.option(
     "--questions",

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import (
+from ragtune.cli.options import (
     TEACHER,
     CliOptions,
     SettingOption,
     apply_setting_options,
-    cli,
     setting_options,
     workspace_arguments,
 )
@@ -23,18 +22,10 @@ log = logging.getLogger("ragtune")
 
 
 # Options that set one setting each.
-_OPTIONS = (
-    TEACHER,
-    SettingOption(
-        "--extractor",
-        "index.extractor",
-        click.Choice(["auto", "llm", "heuristic"]),
-        "llm (the teacher) or heuristic (no model); auto: heuristic when the teacher is embedded.",
-    ),
-)
+_OPTIONS = (TEACHER, SettingOption("--extractor", "index.extractor"))
 
 
-@cli.command()
+@click.command()
 @workspace_arguments
 @click.option(
     "--corpus",
@@ -81,7 +72,7 @@ def index(
         return
 
     from ragtune.index.pipeline import build_index
-    from ragtune.ingest import ingest
+    from ragtune.ingestion import ingest
 
     corpus_path = Path(config.corpus.path).expanduser() if config.corpus.path else None
     if corpus_path is not None and corpus_path.exists():

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import CliOptions, cli, workspace_arguments
+from ragtune.cli.options import CliOptions, workspace_arguments
 from ragtune.config import load_config, set_value
 from ragtune.corpus.loading import CORPUS_FORMATS
 from ragtune.workspace import Workspace
 
 
-@cli.command()
+@click.command()
 @workspace_arguments
 @click.option(
     "--corpus",
@@ -39,7 +39,7 @@ def ingest(
     Documents are cut into text units of chunking.size tokens (default 500) overlapping by
     chunking.overlap (default 100), counted with the model's tokenizer.
     """
-    from ragtune.ingest import ingest as run_ingest
+    from ragtune.ingestion import ingest as run_ingest
 
     space = Workspace.at(workspace, create=True)
     config = load_config(space.config_path, overrides)

@@ -7,63 +7,35 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import (
+from ragtune.cli.options import (
     TEACHER,
     CliOptions,
     SettingOption,
     apply_setting_options,
-    cli,
     setting_options,
     workspace_arguments,
 )
 from ragtune.config import load_config, save_config
-from ragtune.synth.settings import STRATEGY_NAMES
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
 
-_WRITER_HELP = (
-    "Who writes questions: llm (the teacher) or heuristic (no model); auto: heuristic when the "
-    "teacher is embedded."
-)
 # Options that set one `synth.*` setting each.
 _OPTIONS = (
     TEACHER,
-    SettingOption(
-        "--writer", "synth.writer", click.Choice(["auto", "llm", "heuristic"]), _WRITER_HELP
-    ),
-    SettingOption(
-        "--strategies",
-        "synth.strategies",
-        str,
-        "Comma-separated strategies to run (default all): " + ", ".join(STRATEGY_NAMES) + ".",
-    ),
-    SettingOption(
-        "--split",
-        "synth.split",
-        click.Choice(["paraphrase", "source"]),
-        "Hold out unseen phrasings of trained facts (paraphrase, default) or whole source "
-        "units (source).",
-    ),
-    *(
-        SettingOption(flag, setting, click.IntRange(min=0), help_text)
-        for flag, setting, help_text in (
-            ("--per-entity", "synth.entity_templates.per_entity", "Template questions per entity."),
-            (
-                "--per-relationship",
-                "synth.relationship_templates.per_relationship",
-                "Template questions per relationship.",
-            ),
-            ("--per-unit", "synth.text_units.per_unit", "Facts asked about per text unit."),
-            ("--per-community", "synth.global_qa.per_community", "Questions per community."),
-            ("--paraphrases", "synth.text_units.paraphrases", "Phrasings of each text-unit fact."),
-            ("--seed", "synth.seed", "Seed of every random choice."),
-        )
-    ),
+    SettingOption("--writer", "synth.writer"),
+    SettingOption("--strategies", "synth.strategies"),
+    SettingOption("--split", "synth.split"),
+    SettingOption("--per-entity", "synth.entity_templates.per_entity"),
+    SettingOption("--per-relationship", "synth.relationship_templates.per_relationship"),
+    SettingOption("--per-unit", "synth.text_units.per_unit"),
+    SettingOption("--per-community", "synth.global_qa.per_community"),
+    SettingOption("--paraphrases", "synth.text_units.paraphrases"),
+    SettingOption("--seed", "synth.seed"),
 )
 
 
-@cli.command()
+@click.command()
 @workspace_arguments
 @setting_options(_OPTIONS)
 @click.pass_obj

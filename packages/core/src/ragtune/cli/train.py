@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.app import (
+from ragtune.cli.options import (
     CliOptions,
     SettingOption,
     apply_setting_options,
-    cli,
     setting_options,
     workspace_arguments,
 )
@@ -18,27 +17,23 @@ from ragtune.config import load_config, save_config
 from ragtune.workspace import Workspace
 
 # Options that set one `train.*` value.
-_SETTINGS = (
-    SettingOption(
-        "--base-model", "train.base_model", str, "The model spec to tune (default: model)."
-    ),
-    SettingOption("--adapter", "train.adapter", str, "Name of the adapter folder."),
-    SettingOption(
+_SETTINGS = tuple(
+    SettingOption(flag, f"train.{flag[2:].replace('-', '_')}")
+    for flag in (
+        "--base-model",
+        "--adapter",
         "--quantization",
-        "train.quantization",
-        click.Choice(["auto", "4bit", "8bit", "none"]),
-        "4bit (QLoRA), 8bit or none; auto is 4bit.",
-    ),
-    SettingOption("--epochs", "train.epochs", float, "Passes over the training data."),
-    SettingOption("--max-steps", "train.max_steps", int, "Stop after this many optimizer steps."),
-    SettingOption("--lr", "train.lr", float, "Peak learning rate."),
-    SettingOption("--batch-size", "train.batch_size", int, "Examples per step and device."),
-    SettingOption("--grad-accum", "train.grad_accum", int, "Steps whose gradients add up."),
-    SettingOption("--max-seq-len", "train.max_seq_len", int, "Longest example in tokens."),
+        "--epochs",
+        "--max-steps",
+        "--lr",
+        "--batch-size",
+        "--grad-accum",
+        "--max-seq-len",
+    )
 )
 
 
-@cli.command()
+@click.command()
 @workspace_arguments
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint.")
 @setting_options(_SETTINGS)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ragtune.terms import stem
+from ragtune.text.terms import stem
 
 CATEGORY_NAMES: dict[int, str] = {
     1: "multi-hop",

@@ -155,12 +155,11 @@ def plot_latency(runs: Sequence[SystemRun], path: Path) -> None:
 def _grouped_bars(
     path: Path, labels: list[str], series: dict[str, list[float]], *, ylabel: str, title: str
 ) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(labels) + 2), 4))
+    # A figure of its own (no pyplot): nothing global changes, the backend included.
+    figure = Figure(figsize=(max(6.0, 1.2 * len(labels) + 2), 4))
+    axes = figure.subplots()
     width = 0.8 / max(len(series), 1)
     for number, (name, values) in enumerate(series.items()):
         positions = [i + (number - (len(series) - 1) / 2) * width for i in range(len(labels))]
@@ -172,7 +171,6 @@ def _grouped_bars(
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=100)
-    plt.close(figure)
 
 
 def write_report(

@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 
 from ragtune.corpus.types import TextUnit
 from ragtune.hashing import canonical_json, content_hash
-from ragtune.index.dates import resolve_time, time_expressions
-from ragtune.index.lexicon import (
+from ragtune.index.types import EntityMention, RelationshipMention, UnitExtraction
+from ragtune.progress import progress_bar
+from ragtune.text.dates import resolve_time, time_expressions
+from ragtune.text.lexicon import (
     NAME_CONNECTORS,
     NOT_NAMES,
     PERSON_TITLES,
     STOPWORDS,
     TYPE_KEYWORDS,
 )
-from ragtune.index.names import normalize_name
-from ragtune.index.sentences import unit_sentences
-from ragtune.index.types import EntityMention, RelationshipMention, UnitExtraction
-from ragtune.progress import progress_bar
+from ragtune.text.names import normalize_name
+from ragtune.text.sentences import unit_sentences
 
 _VERSION = "3"
 _TOKEN = re.compile(r"[^\W\d_](?:[\w'’-]*\w)?|\d+")

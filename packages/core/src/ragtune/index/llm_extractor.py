@@ -15,10 +15,10 @@ from typing import Any
 from ragtune.corpus.types import TextUnit
 from ragtune.hashing import canonical_json, content_hash
 from ragtune.index import prompts
-from ragtune.index.dates import format_day
-from ragtune.index.names import normalize_name
 from ragtune.index.types import EntityMention, RelationshipMention, UnitExtraction
 from ragtune.llm.types import ChatBackend, ChatRequest, ChatResponse, GenerationParams, Message
+from ragtune.text.dates import format_day
+from ragtune.text.names import normalize_name
 
 _PROMPTS_VERSION = content_hash(
     prompts.EXTRACTION_SYSTEM, prompts.EXTRACTION_USER, prompts.GLEANING_USER

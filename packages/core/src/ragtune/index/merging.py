@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ragtune.hashing import content_hash
-from ragtune.index.names import normalize_name
-from ragtune.index.text import shorten
 from ragtune.index.types import Entity, Relationship, UnitExtraction
+from ragtune.text.names import normalize_name
+from ragtune.text.shorten import shorten
 
 
 @dataclass(frozen=True)

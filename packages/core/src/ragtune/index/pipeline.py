@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragtune.config import MemoryConfig
 from ragtune.corpus.tables import read_text_units
 from ragtune.corpus.types import TextUnit
 from ragtune.fileio import atomic_write_text
@@ -26,6 +25,7 @@ from ragtune.index.journal import ExtractionJournal
 from ragtune.index.llm_extractor import LLMExtractor
 from ragtune.index.merging import merge_extractions
 from ragtune.index.reports import TeacherReportWriter, community_contexts, extractive_report
+from ragtune.index.settings import IndexInputs
 from ragtune.index.summaries import TeacherSummarizer
 from ragtune.index.tables import write_index
 from ragtune.index.types import MemoryIndex, UnitExtraction
@@ -100,7 +100,7 @@ class IndexReport:
 
 def build_index(
     workspace: Workspace,
-    config: MemoryConfig,
+    config: IndexInputs,
     *,
     teacher: ChatBackend | None = None,
     progress: bool = True,
@@ -122,9 +122,10 @@ def build_index(
     config.validate()
     settings = config.index
     units = read_text_units(workspace.text_units_path)
-    summaries = config.index_step(settings.summaries)
-    report_kind = config.index_step(settings.reports)
-    if teacher is None and "llm" in (config.extractor, summaries, report_kind):
+    extractor_kind = settings.extractor_for(config.teacher)
+    summaries = settings.step_for(settings.summaries, config.teacher)
+    report_kind = settings.step_for(settings.reports, config.teacher)
+    if teacher is None and "llm" in (extractor_kind, summaries, report_kind):
         from ragtune.llm.specs import load_backend
 
         teacher = load_backend(config.teacher, cache=workspace.llm_cache_path)
@@ -132,7 +133,7 @@ def build_index(
     hits_before = int(getattr(teacher, "hits", 0))
 
     extractor: HeuristicExtractor | LLMExtractor
-    if config.extractor == "llm":
+    if extractor_kind == "llm":
         assert teacher is not None
         extractor = LLMExtractor(
             teacher,

@@ -19,9 +19,9 @@ from typing import Any
 
 from ragtune.hashing import content_hash
 from ragtune.index.prompts import REPORT_SCHEMA, REPORT_SYSTEM, REPORT_USER
-from ragtune.index.text import shorten
 from ragtune.index.types import Community, CommunityReport, Entity, Finding, Relationship
 from ragtune.llm.types import ChatBackend, ChatRequest, GenerationParams, Message
+from ragtune.text.shorten import shorten
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _TOP_ENTITIES = 5

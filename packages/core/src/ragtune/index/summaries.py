@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from ragtune.index.merging import DescriptionItem
 from ragtune.index.prompts import SUMMARIZE_SYSTEM, SUMMARIZE_USER
-from ragtune.index.text import shorten
 from ragtune.llm.types import ChatBackend, ChatRequest, GenerationParams, Message
+from ragtune.text.shorten import shorten
 
 _MAX_INPUT_CHARS = 6000
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ragtune.errors import ModelNotAvailableError
 from ragtune.fileio import atomic_directory
+from ragtune.logs import hide_kernels_warning
 from ragtune.paths import user_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def ensure_embedded_model(cache_dir: Path | None = None) -> EmbeddedModel:
 
 def _convert(gguf: Path, folder: Path) -> str:
     """Write the GGUF model as a safetensors model folder; return the weights' SHA-256."""
+    hide_kernels_warning()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)

@@ -20,6 +20,16 @@ EMBEDDED = "embedded"
 SPEC_FORMS = "embedded, hf:<repo-id-or-path> or openai:<model>@<base_url>"
 
 
+def teacher_writes(teacher: str) -> Literal["llm", "heuristic"]:
+    """What `auto` means where a teacher may write (extraction, questions): the embedded model
+    is too small to write reliably, so heuristic; any other teacher, llm.
+
+    Raises:
+        ConfigError: `teacher` is not a model spec.
+    """
+    return "heuristic" if ModelSpec.parse(teacher).kind == "embedded" else "llm"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A parsed model spec.

@@ -13,6 +13,7 @@ from ragtune.errors import BackendError, ModelNotAvailableError
 from ragtune.hashing import canonical_json, content_hash
 from ragtune.llm.base import BaseChatBackend, Completion, cut_at_stop
 from ragtune.llm.types import ChatRequest, GenerationParams, Message
+from ragtune.logs import hide_kernels_warning
 
 if TYPE_CHECKING:
     import torch
@@ -214,6 +215,7 @@ def _pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def _load(source: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    hide_kernels_warning()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:

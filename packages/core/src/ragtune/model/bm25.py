@@ -6,7 +6,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from ragtune.terms import content_terms
+from ragtune.text.terms import content_terms
 
 
 class BM25:

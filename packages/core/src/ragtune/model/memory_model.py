@@ -1,9 +1,9 @@
 """`MemoryModel`: the tuned model — base model plus the workspace's adapter — answering questions
 about the memory with no retrieval, and recalling the passages its answers come from.
 
-`recall` asks the model the way Recall QA trained it (`RECALL_PROMPT`) and grounds what it
-writes to the workspace's text units with BM25, so a recollection is always a real source
-passage (its text, metadata and a match score), never the model's invention.
+`recall` asks the model the way Recall QA trained it (`ragtune.prompts.recall_question`) and
+grounds what it writes to the workspace's text units with BM25, so a recollection is always a
+real source passage (its text, metadata and a match score), never the model's invention.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from ragtune.corpus.tables import read_documents, read_text_units
 from ragtune.corpus.types import Document, TextUnit
 from ragtune.errors import RagtuneError
 from ragtune.llm.types import GenerationParams, Message, TokenUsage
+from ragtune.llm.weights import model_weights
+from ragtune.manifest import Manifest
 from ragtune.model.bm25 import BM25
-from ragtune.synth.strategies.recall import recall_question
-from ragtune.train.base_model import model_weights
-from ragtune.train.manifest import Manifest
+from ragtune.prompts import answer_messages, recall_question
 from ragtune.workspace import Workspace
 
 
@@ -160,7 +160,7 @@ class MemoryModel:
     def answer(self, question: str, *, max_new_tokens: int = 256, temperature: float = 0.0) -> str:
         """The model's answer to `question`, from memory."""
         return self.chat(
-            [Message(role="user", content=question)],
+            answer_messages(question),
             max_new_tokens=max_new_tokens,
             temperature=temperature,
         )
@@ -224,9 +224,7 @@ class MemoryModel:
         import torch
         from transformers import TextIteratorStreamer
 
-        messages = (
-            [Message(role="user", content=question)] if isinstance(question, str) else question
-        )
+        messages = answer_messages(question) if isinstance(question, str) else question
         tokenizer = self.backend.tokenizer
         prompt = self.backend.render_prompt(messages)
         inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(

@@ -16,12 +16,12 @@ from typing import Literal
 
 from ragtune.corpus.types import Document, TextUnit
 from ragtune.hashing import content_hash
-from ragtune.index.dates import resolve_time
-from ragtune.index.names import normalize_name
-from ragtune.index.sentences import unit_sentences
 from ragtune.index.types import Entity, MemoryIndex
 from ragtune.llm.types import ChatBackend
 from ragtune.synth.settings import SynthConfig
+from ragtune.text.dates import resolve_time
+from ragtune.text.names import normalize_name
+from ragtune.text.sentences import unit_sentences
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ragtune.index.lexicon import word_list
 from ragtune.synth.records import QARecord
-from ragtune.terms import content_terms
+from ragtune.text.lexicon import word_list
+from ragtune.text.terms import content_terms
 
 # Words that frame an answer rather than state a fact ("Based on the memory, therefore ...").
 _FRAMING = frozenset(

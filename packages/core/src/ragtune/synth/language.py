@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ragtune.index.dates import time_expressions
-from ragtune.index.lexicon import STOPWORDS, word_list
+from ragtune.text.dates import time_expressions
+from ragtune.text.lexicon import STOPWORDS, word_list
 
 _CLAUSE_START = r"(?:^|(?<=[\s,;:(]))"
 _ADVERBS = (

@@ -16,20 +16,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ragtune.config import MemoryConfig
 from ragtune.corpus.tables import read_documents, read_text_units
 from ragtune.errors import ModelNotAvailableError, RagtuneError
 from ragtune.fileio import atomic_path, atomic_write_text, json_lines
 from ragtune.index.tables import read_index
 from ragtune.llm.types import ChatBackend
 from ragtune.progress import progress_bar
+from ragtune.prompts import recalled_question
 from ragtune.synth.card import DatasetCard, count_by
 from ragtune.synth.context import SynthContext
 from ragtune.synth.dedup import Deduplicator
 from ragtune.synth.grounding import GroundingFilter
 from ragtune.synth.records import QARecord
+from ragtune.synth.settings import SynthInputs
 from ragtune.synth.split import split_records
-from ragtune.synth.strategies import RECALL_PROMPT, Strategy, configured_strategies
+from ragtune.synth.strategies import Strategy, configured_strategies
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
@@ -37,7 +38,7 @@ log = logging.getLogger("ragtune")
 
 def synthesize(
     workspace: Workspace,
-    config: MemoryConfig,
+    config: SynthInputs,
     *,
     teacher: ChatBackend | None = None,
     strategies: Sequence[Strategy] | None = None,
@@ -68,7 +69,7 @@ def synthesize(
     units = read_text_units(workspace.text_units_path)
     documents = read_documents(workspace.documents_path)
     index = read_index(workspace)
-    writer = config.synth_writer
+    writer = settings.writer_for(config.teacher)
     if teacher is None and writer == "llm":
         from ragtune.llm.specs import load_backend
 
@@ -161,9 +162,9 @@ def read_records(path: Path) -> list[QARecord]:
 
 def _dedup_key(record: QARecord) -> tuple[str, str]:
     """What deduplication compares: recall questions by the question they wrap."""
-    prefix = RECALL_PROMPT.split("{question}")[0]
-    if record.kind == "recall" and record.question.startswith(prefix):
-        return record.question[len(prefix) :], "recall"
+    wrapped = recalled_question(record.question) if record.kind == "recall" else None
+    if wrapped is not None:
+        return wrapped, "recall"
     return record.question, ""
 
 
@@ -180,7 +181,7 @@ def _write_jsonl(path: Path, records: Sequence[QARecord]) -> None:
             out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
 
 
-def _token_counts(config: MemoryConfig, records: Sequence[QARecord]) -> dict[str, Any]:
+def _token_counts(config: SynthInputs, records: Sequence[QARecord]) -> dict[str, Any]:
     """Prompt and completion tokens, counted with the tuned model's tokenizer (or in words,
     noted as such, when that tokenizer is not available locally)."""
     questions = [r.question for r in records]

@@ -1,15 +1,17 @@
-"""The `synth.*` settings of `memory.yaml`: the synthesis stage and each strategy's own section.
+"""The `synth.*` settings of `memory.yaml`: the synthesis stage and each strategy's own section,
+and what the synthesis stage reads of the whole configuration (`SynthInputs`).
 
-Plain dataclasses (no behaviour), so `ragtune.config` can hold them without importing the
-strategies; each strategy class names its section in `settings_name`.
+Plain dataclasses, so `ragtune.config` can hold them without importing the strategies; each
+strategy class names its section in `settings_name`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from ragtune.errors import ConfigError
+from ragtune.llm.specs import teacher_writes
 
 #: Every built-in strategy, in the order they run (recall runs last: it reuses their questions).
 STRATEGY_NAMES = (
@@ -214,6 +216,10 @@ class SynthConfig:
     unanswerable: UnanswerableSettings = field(default_factory=UnanswerableSettings)
     recall: RecallSettings = field(default_factory=RecallSettings)
 
+    def writer_for(self, teacher: str) -> Literal["llm", "heuristic"]:
+        """Who `writer` names, with auto resolved from the `teacher` spec."""
+        return teacher_writes(teacher) if self.writer == "auto" else self.writer
+
     def check(self) -> None:
         """Check the values' ranges.
 
@@ -264,3 +270,27 @@ class SynthConfig:
         for name, value in others.items():
             if value < 0:
                 raise ConfigError(f"synth.{name} must be 0 or more")
+
+
+class SynthInputs(Protocol):
+    """The settings `synthesize` reads: `synth.*`, the teacher's spec and the tuned model's
+    (whose tokenizer counts tokens); a `ragtune.config.MemoryConfig` is one."""
+
+    @property
+    def teacher(self) -> str:
+        """The teacher's model spec."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The tuned model's spec."""
+        ...
+
+    @property
+    def synth(self) -> SynthConfig:
+        """The `synth.*` settings."""
+        ...
+
+    def validate(self) -> None:
+        """Check every value (raises `ConfigError`)."""
+        ...

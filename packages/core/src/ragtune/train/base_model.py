@@ -10,13 +10,12 @@ that off before any evaluation.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from ragtune.errors import ModelNotAvailableError
-from ragtune.llm.specs import ModelSpec, local_model_source
+from ragtune.llm.weights import model_weights
+from ragtune.logs import hide_kernels_warning
 
 Quantization = Literal["4bit", "8bit", "none"]
 
@@ -55,6 +54,7 @@ def load_base_model(spec: str, quantization: Quantization, *, for_training: bool
         ConfigError: `spec` names a remote endpoint.
         ModelNotAvailableError: the model cannot be found locally.
     """
+    hide_kernels_warning()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -100,37 +100,3 @@ def disable_cpu_repacking(model: Any) -> int:
             module.support_avx512bf16_for_cpu = False
             changed += 1
     return changed
-
-
-def model_weights(spec: str) -> tuple[str, str]:
-    """The folder (or repo id) of the local model `spec` names, and the hash of its weights:
-    the embedded model's, recorded when it was converted; else `weights_hash` of the folder.
-
-    Raises:
-        ConfigError: `spec` names a remote endpoint.
-        ModelNotAvailableError: the embedded model's package is missing.
-    """
-    parsed = ModelSpec.parse(spec)
-    if parsed.kind == "embedded":
-        from ragtune.llm.embedded import ensure_embedded_model
-
-        embedded = ensure_embedded_model()
-        return str(embedded.path), embedded.weights_sha256
-    source = local_model_source(parsed)
-    return source, weights_hash(source)
-
-
-def weights_hash(source: str) -> str:
-    """SHA-256 over the safetensors files of the model folder `source` (name and bytes, in
-    name order); of the repo id itself if `source` is not a local folder."""
-    folder = Path(source)
-    digest = hashlib.sha256()
-    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
-    if not files:
-        digest.update(source.encode("utf-8"))
-    for path in files:
-        digest.update(path.name.encode("utf-8"))
-        with path.open("rb") as weights:
-            for block in iter(lambda: weights.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()

@@ -1,9 +1,10 @@
-"""The `train.*` settings of `memory.yaml`: how the memory is tuned into the model (LoRA/QLoRA)."""
+"""The `train.*` settings of `memory.yaml`: how the memory is tuned into the model (LoRA/QLoRA),
+and what the train stage reads of the whole configuration (`TrainInputs`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from ragtune.errors import ConfigError
 
@@ -78,3 +79,22 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be at least 0 and below 1")
         if self.max_grad_norm <= 0:
             raise ConfigError("train.max_grad_norm must be above 0")
+
+
+class TrainInputs(Protocol):
+    """The settings `train_adapter` reads: `train.*` and the model to tune; a
+    `ragtune.config.MemoryConfig` is one."""
+
+    @property
+    def train(self) -> TrainConfig:
+        """The `train.*` settings."""
+        ...
+
+    @property
+    def base_model(self) -> str:
+        """The spec of the model to tune (`train.base_model`, else `model`)."""
+        ...
+
+    def validate(self) -> None:
+        """Check every value (raises `ConfigError`)."""
+        ...

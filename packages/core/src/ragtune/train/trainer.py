@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragtune.config import MemoryConfig
 from ragtune.corpus.tables import read_text_units
 from ragtune.errors import RagtuneError
 from ragtune.fileio import atomic_directory
 from ragtune.hashing import content_hash
+from ragtune.logs import hide_kernels_warning
+from ragtune.manifest import Manifest, library_versions
 from ragtune.progress import library_progress
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
-from ragtune.train.manifest import Manifest, library_versions
+from ragtune.train.settings import TrainInputs
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
@@ -95,7 +96,7 @@ class TrainReport:
 
 def train_adapter(
     workspace: Workspace,
-    config: MemoryConfig,
+    config: TrainInputs,
     *,
     resume: bool = False,
     progress: bool = True,
@@ -118,6 +119,7 @@ def train_adapter(
         raise RagtuneError(
             "has no training data; run `ragtune synthesize` first", path=workspace.root
         )
+    hide_kernels_warning()
     process = _process_state()
     progress = progress and process.is_main_process
     with library_progress(progress):
@@ -126,7 +128,7 @@ def train_adapter(
 
 def _train(
     workspace: Workspace,
-    config: MemoryConfig,
+    config: TrainInputs,
     process: Any,
     *,
     resume: bool,
@@ -244,7 +246,7 @@ def _train(
 
 def _trainer(
     base: BaseModel,
-    config: MemoryConfig,
+    config: TrainInputs,
     train_data: Any,
     val_data: Any,
     output: Path,
@@ -405,12 +407,11 @@ def _device_name(torch: Any) -> str:
 
 def _plot_losses(curve: dict[str, list[list[float]]], path: Path, name: str) -> None:
     """Training and validation loss against the step, as a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
+    # A figure of its own (no pyplot): nothing global changes, the backend included.
+    figure = Figure(figsize=(6, 4), dpi=100)
+    axes = figure.subplots()
     for label, points in (("train", curve.get("train", [])), ("validation", curve.get("val", []))):
         if points:
             steps, losses = zip(*points, strict=True)
@@ -421,4 +422,3 @@ def _plot_losses(curve: dict[str, list[list[float]]], path: Path, name: str) -> 
     axes.legend()
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)

@@ -22,9 +22,9 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, model_validator
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from ragtune.baselines.prompts import check_hybrid, passage, with_passages
 from ragtune.llm.types import Message
-from ragtune.model.shared import memory_or_shared, require_memory_source
+from ragtune.model.shared import check_hybrid, memory_or_shared, require_memory_source
+from ragtune.prompts import passage, with_passages
 
 _ROLES = {
     MessageRole.SYSTEM: "system",

@@ -33,7 +33,7 @@ def ingest_documents(
         CorpusError: there are no documents with text.
         ConfigError: a setting is invalid.
     """
-    from ragtune.ingest import ingest_texts
+    from ragtune.ingestion import ingest_texts
 
     if hasattr(documents, "load_data"):  # a reader (its default load_data is lazy_load_data's)
         documents = documents.load_data()

@@ -9,7 +9,7 @@ from ragtune.synth.settings import STRATEGY_NAMES, SynthConfig
 from ragtune.synth.strategies.base import Generated, Strategy
 from ragtune.synth.strategies.cot import ChainOfThoughtQA
 from ragtune.synth.strategies.global_qa import GlobalQA
-from ragtune.synth.strategies.recall import RECALL_PROMPT, RecallQA, recall_question
+from ragtune.synth.strategies.recall import RecallQA
 from ragtune.synth.strategies.templates import EntityTemplateQA, RelationshipTemplateQA
 from ragtune.synth.strategies.temporal import TemporalQA
 from ragtune.synth.strategies.text_units import TextUnitQA
@@ -40,7 +40,6 @@ def configured_strategies(config: SynthConfig) -> list[Strategy]:
 
 
 __all__ = [
-    "RECALL_PROMPT",
     "STRATEGIES",
     "ChainOfThoughtQA",
     "EntityTemplateQA",
@@ -53,5 +52,4 @@ __all__ = [
     "TextUnitQA",
     "UnanswerableQA",
     "configured_strategies",
-    "recall_question",
 ]

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ragtune.index.text import shorten
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext
 from ragtune.synth.records import QARecord, fact_id
 from ragtune.synth.settings import CotSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers
+from ragtune.text.shorten import shorten
 
 
 @dataclass(frozen=True)

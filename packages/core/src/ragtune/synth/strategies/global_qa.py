@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ragtune.index.text import shorten
 from ragtune.index.types import Community, CommunityReport
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
@@ -24,6 +23,7 @@ from ragtune.synth.language import first_person_facts
 from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import GlobalSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers
+from ragtune.text.shorten import shorten
 
 COMMUNITY_QUESTIONS = (
     "What are the main themes around {title}?",

@@ -3,8 +3,8 @@ tuned model learns to recall its sources (what `MemoryModel.recall` and the retr
 interfaces ask of it).
 
 Questions are those of earlier single-unit records (text-unit and temporal QA), wrapped in the
-recall instruction `RECALL_PROMPT`; a unit no earlier record asks about gets a question about
-the conversation or note itself, so every unit can be recalled.
+recall instruction (`ragtune.prompts.recall_question`); a unit no earlier record asks about
+gets a question about the conversation or note itself, so every unit can be recalled.
 """
 
 from __future__ import annotations
@@ -14,19 +14,13 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from ragtune.corpus.types import TextUnit
+from ragtune.prompts import recall_question
 from ragtune.synth.context import SynthContext
 from ragtune.synth.records import QARecord, fact_id
 from ragtune.synth.settings import RecallSettings
 from ragtune.synth.strategies.base import Generated, Strategy
 
-#: The instruction of a recall question; `MemoryModel.recall` asks the same way.
-RECALL_PROMPT = "Recall the passage of your memory that answers this question: {question}"
 _FROM_KINDS = ("text_unit", "temporal")
-
-
-def recall_question(question: str) -> str:
-    """`question` as a recall request."""
-    return RECALL_PROMPT.format(question=question)
 
 
 class RecallQA(Strategy):

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ragtune.index.dates import resolve_time, time_expressions
-from ragtune.index.names import normalize_name
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts
@@ -24,6 +22,8 @@ from ragtune.synth.phrasing import clause, the
 from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import TemporalSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
+from ragtune.text.dates import resolve_time, time_expressions
+from ragtune.text.names import normalize_name
 
 _DAY = re.compile(r"^(\d{1,2}) ([A-Z][a-z]+) (\d{4})$")
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ragtune.corpus.types import TextUnit
-from ragtune.index.names import normalize_name
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts, named_facts
@@ -24,6 +23,7 @@ from ragtune.synth.phrasing import paraphrases, the
 from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import TextUnitSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
+from ragtune.text.names import normalize_name
 
 _SPACES = re.compile(r"\s+")
 # What kinds of facts come first when a unit has more than `per_unit`.

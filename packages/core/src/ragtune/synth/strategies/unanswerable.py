@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ragtune.index.lexicon import word_list
 from ragtune.synth.context import SynthContext
 from ragtune.synth.grounding import content_stems
 from ragtune.synth.language import verb_lemma
 from ragtune.synth.records import QARecord, fact_id
 from ragtune.synth.settings import UnanswerableSettings
 from ragtune.synth.strategies.base import Generated, Strategy
+from ragtune.text.lexicon import word_list
 
 #: Common first names; those the memory never mentions become absent people.
 FIRST_NAMES = word_list(

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
-from ragtune.index.lexicon import STOPWORDS
+from ragtune.text.lexicon import STOPWORDS
 
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 

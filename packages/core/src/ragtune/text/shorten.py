@@ -1,4 +1,4 @@
-"""Small text helpers shared by the index modules."""
+"""`shorten`: a text cut to a length at a word boundary (descriptions, report lines, prompts)."""
 
 from __future__ import annotations
 

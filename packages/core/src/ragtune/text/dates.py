@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from ragtune.index.lexicon import MONTHS, WEEKDAYS
+from ragtune.text.lexicon import MONTHS, WEEKDAYS
 
 _MONTH = "|".join(MONTHS + [m[:3] for m in MONTHS if m != "may"])
 # "last Fri": the abbreviations people write, longest first so "thurs" wins over "thu".

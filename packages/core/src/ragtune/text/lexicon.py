@@ -1,5 +1,5 @@
-"""Word lists the heuristic extractor uses: words that are not names or salient phrases, and
-keywords that type an entity. Plain data, English."""
+"""English word lists: stop words (what lexical matching and the heuristic extractor skip),
+months and weekdays, words that are not names, and keywords that type an entity. Plain data."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""`ragtune`'s public names: the stage entry points, pinned, loaded on first use."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import ragtune
+
+#: Each public name and the module that defines it.
+PUBLIC = {
+    "MemoryConfig": "ragtune.config",
+    "MemoryModel": "ragtune.model.memory_model",
+    "RagtuneError": "ragtune.errors",
+    "Workspace": "ragtune.workspace",
+    "build_index": "ragtune.index.pipeline",
+    "evaluate": "ragtune.eval.evaluation",
+    "ingest": "ragtune.ingestion",
+    "load_config": "ragtune.config",
+    "synthesize": "ragtune.synth.pipeline",
+    "train_adapter": "ragtune.train.trainer",
+    "tune_memory": "ragtune.pipeline",
+}
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(ragtune.__all__) == sorted([*PUBLIC, "__version__"])
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_each_public_name_is_its_modules_object(name: str) -> None:
+    defined = getattr(importlib.import_module(PUBLIC[name]), name)
+    assert getattr(ragtune, name) is defined
+    assert name in dir(ragtune)
+
+
+def test_ingest_stays_the_function_once_its_module_is_imported() -> None:
+    import ragtune.ingestion
+
+    assert ragtune.ingest is ragtune.ingestion.ingest
+    assert callable(ragtune.ingest)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'indexer'"):
+        ragtune.indexer  # noqa: B018
+
+
+def test_importing_ragtune_loads_no_stage() -> None:
+    code = (
+        "import sys, ragtune; "
+        "print(sorted(m for m in sys.modules if m.startswith('ragtune.') and m != 'ragtune.errors'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
