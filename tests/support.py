@@ -1,13 +1,19 @@
-"""Helpers shared by several test modules (imported as `support`; tests/ is on sys.path)."""
+"""Helpers shared by several test modules (imported as `support`; tests/ is on sys.path): files
+and LoCoMo records, fake teachers and what the index stage asks them, the GPU gate, and running
+the `ragtune` command — in-process with click's `CliRunner` (`run_ragtune`, what CLI tests use),
+or as the installed console script in a new process (`run_console_script`, for the few tests
+marked `subprocess`) — and reading what it wrote to stderr."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,7 +302,8 @@ RAGTUNE = Path(sys.executable).parent / "ragtune"
 
 @dataclass(frozen=True)
 class Run:
-    """A finished console-script run."""
+    """A finished `ragtune` run, in-process (`run_ragtune`) or in a new process
+    (`run_console_script`)."""
 
     returncode: int
     stdout: str
@@ -304,7 +311,41 @@ class Run:
 
 
 def run_ragtune(*args: str | Path, cwd: Path | None = None) -> Run:
-    """Run the installed `ragtune` console script (the environment carries the test cache)."""
+    """Run the `ragtune` command in this process, with click's `CliRunner`, as the console
+    script would run it (`prog_name` "ragtune", in the folder `cwd` when given).
+
+    stdout and stderr are kept apart, and output written to the file descriptors 1 and 2 (by C
+    code or a subprocess) during the run is captured too. What a real process would show and
+    this one cannot: Python warnings (pytest records them instead) and output of library
+    loggers whose handler was bound to an earlier `sys.stderr` (transformers', once configured
+    by an earlier test) — tests of `-q` that must see those use `run_console_script`. An
+    exception that escapes click (only with `--debug`) is written to stderr as its traceback,
+    as the interpreter would (exit 1). The `ragtune` logger, which the command configures, is
+    restored afterwards."""
+    from click.testing import CliRunner
+
+    from ragtune.cli import cli
+
+    logger = logging.getLogger("ragtune")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    previous = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner(capture="fd").invoke(cli, [str(a) for a in args], prog_name="ragtune")
+    finally:
+        os.chdir(previous)
+        logger.handlers[:], logger.level, logger.propagate = saved
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return Run(result.exit_code, result.stdout, stderr)
+
+
+def run_console_script(*args: str | Path, cwd: Path | None = None) -> Run:
+    """Run the installed `ragtune` console script in a new process (the environment carries
+    the test cache). For the few tests marked `subprocess` that prove what only a real process
+    shows: the exit status, the interpreter's traceback, everything written to stderr."""
     assert RAGTUNE.is_file(), f"the ragtune console script is not installed at {RAGTUNE}"
     result = subprocess.run(
         [str(RAGTUNE), *map(str, args)],

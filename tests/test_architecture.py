@@ -25,7 +25,18 @@ LEAVES = {
     "prompts": {"llm"},
 }
 #: The foundation: modules that import nothing of ragtune beyond each other.
-FOUNDATION = {"errors", "fileio", "hashing", "paths", "parquet", "progress", "workspace", "manifest"}
+FOUNDATION = {
+    "errors",
+    "extras",
+    "fileio",
+    "hashing",
+    "logs",
+    "manifest",
+    "parquet",
+    "paths",
+    "progress",
+    "workspace",
+}
 
 
 def _package_of(module: str) -> str | None:
@@ -155,9 +166,12 @@ def test_no_stage_imports_another_stages_internals() -> None:
         for target in targets:
             parts = target.split(".")
             package = parts[1]
-            if package in STAGES and package != source and len(parts) > 2:
-                if parts[2] not in public and not (source == "eval" and package == "baselines"):
-                    offenders.append(f"{module} → {target}")
+            other_stage = package in STAGES and package != source and len(parts) > 2
+            allowed = parts[2] in public if len(parts) > 2 else True
+            # evaluation drives the baseline systems: it is the one stage built on another's
+            # machinery, by design.
+            if other_stage and not allowed and not (source == "eval" and package == "baselines"):
+                offenders.append(f"{module} → {target}")
     assert offenders == []
 
 

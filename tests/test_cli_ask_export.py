@@ -2,14 +2,14 @@
 model of `tiny_model_dir` for two steps without quantization (once per module).
 
 The commands run in-process with click's `CliRunner` (loading the tiny model takes a fraction of
-a second there); the error and quiet paths run the real console script in a subprocess, where
-a traceback or a stray progress bar would show. What `ask` prints is compared with what
-`MemoryModel` answers and recalls in-process (greedy, so the same)."""
+a second there; `run_ragtune` or the `cli_runner` fixture); the quiet path, marked `subprocess`,
+runs the installed console script, where a stray progress bar or warning of the libraries that
+load the model would show. What `ask` prints is compared with what `MemoryModel` answers and
+recalls in-process (greedy, so the same)."""
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +18,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ragtune.cli import ask as _register_ask  # noqa: F401  (adds ask and export to cli)
 from ragtune.cli import cli
 from ragtune.corpus.tables import write_documents, write_text_units
 from ragtune.corpus.types import Document, TextUnit
 from ragtune.model import MemoryModel
 from ragtune.train.trainer import train_adapter
 from ragtune.workspace import Workspace
-from support import error_line, run_ragtune, visible_lines
+from support import error_line, run_console_script, run_ragtune, visible_lines
 from train_support import train_config, train_workspace
 
 QUESTION = "Who painted a sunrise by the lake?"
@@ -181,9 +180,12 @@ def test_ask_with_an_unknown_adapter_name_is_an_error(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.subprocess
 def test_quiet_ask_writes_nothing_to_stderr(trained: Trained) -> None:
-    # `-q`: "No progress bars or warnings."
-    result = run_ragtune(
+    # `-q`: "No progress bars or warnings." In a real process: transformers draws its loading
+    # bars and logs through the stderr it was first configured with, and Python warnings print
+    # there; in-process, none of them would reach the captured stderr.
+    result = run_console_script(
         "-q", "ask", trained.root, QUESTION, "--no-stream", "--max-new-tokens", MAX_NEW_TOKENS
     )
 
@@ -199,11 +201,8 @@ def test_quiet_ask_writes_nothing_to_stderr(trained: Trained) -> None:
 @pytest.fixture(scope="module")
 def exported(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("export") / "merged"
-    logger = logging.getLogger("ragtune")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    result = CliRunner().invoke(cli, ["export", trained.root, "--merged", str(target)])
-    logger.handlers[:], logger.level, logger.propagate = saved
-    assert result.exit_code == 0, result.output
+    result = run_ragtune("export", trained.root, "--merged", target)
+    assert result.returncode == 0, result.stderr
     assert result.stdout == f"wrote {target}\n"
     return target
 

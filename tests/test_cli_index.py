@@ -1,4 +1,6 @@
-"""`ragtune index` end to end: the real console script in a subprocess, with no model calls.
+"""`ragtune index` end to end, with no model calls: in-process with click's `CliRunner`
+(`run_ragtune`), except the test marked `subprocess`, which runs the installed console script to
+prove a user error's exit status and lone error line in a real process.
 
 Every run sets the chunking tokenizer and the model to the tiny test model, so no test loads
 the embedded one; the teacher stays `embedded`, so `auto` picks the heuristic extractor.
@@ -15,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from support import Run, error_line, run_ragtune, visible_lines
+from support import Run, error_line, run_console_script, run_ragtune, visible_lines
 from test_index_graphrag import write_graphrag_2x
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "sample_corpus"
@@ -213,10 +215,12 @@ def test_from_graphrag_adopts_a_graphrag_2x_folder(tmp_path: Path) -> None:
 # --- bad input --------------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_workspace_without_corpus_or_text_units_is_one_error_line(tmp_path: Path) -> None:
+    # In a real process: exit status 1 and one line on stderr, nothing else written there.
     workspace = tmp_path / "memory"
 
-    result = run_ragtune("index", workspace)
+    result = run_console_script("index", workspace)
 
     line = error_line(result)
     assert str(workspace / "text_units.parquet") in line

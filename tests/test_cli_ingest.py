@@ -1,4 +1,7 @@
-"""`ragtune ingest` end to end: the real console script in a subprocess, on good and bad corpora.
+"""`ragtune ingest` end to end, on good and bad corpora: in-process with click's `CliRunner`
+(`run_ragtune`), except the tests marked `subprocess`, which run the installed console script to
+prove what only a real process shows (the entry point's `--help`, the interpreter's traceback
+with `--debug`, a quiet failure's exit status and lone stderr line).
 
 Every run sets the chunking tokenizer to the tiny test model, so no test loads the embedded one.
 """
@@ -15,10 +18,9 @@ import yaml
 from click.testing import CliRunner
 
 from ragtune.cli import cli
-from ragtune.cli import ingest as _register_ingest  # noqa: F401  (adds the subcommand to cli)
 from ragtune.corpus import read_documents, read_text_units
 from ragtune.errors import RagtuneError
-from support import minimal_locomo_record, run_ragtune, visible_lines
+from support import Run, minimal_locomo_record, run_console_script, run_ragtune, visible_lines
 
 SUMMARY = re.compile(
     r"^ingested (\d+) documents into (\d+) text units \((\d+) tokens\) in \d+\.\d s -> (.+)$"
@@ -54,8 +56,10 @@ def snapshot(workspace: Path) -> dict[str, bytes]:
 # --- good paths -------------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_help() -> None:
-    result = run_ragtune("--help")
+    # The installed entry point (`ragtune.cli:main`) runs the command group.
+    result = run_console_script("--help")
 
     assert result.returncode == 0, result.stderr
     assert "ingest" in result.stdout
@@ -349,15 +353,23 @@ def test_bad_corpus_is_one_error_line(
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("make_corpus", [latin1_file, malformed_jsonl, locomo_bad_date])
+@pytest.mark.parametrize(
+    ("make_corpus", "run"),
+    [
+        # One in a real process: its exit status, and a stderr that nothing else (a library's
+        # warning or bar, a Python warning) wrote to.
+        pytest.param(latin1_file, run_console_script, marks=pytest.mark.subprocess),
+        (malformed_jsonl, run_ragtune),
+        (locomo_bad_date, run_ragtune),
+    ],
+    ids=["latin1_file-console_script", "malformed_jsonl", "locomo_bad_date"],
+)
 def test_bad_corpus_with_quiet_is_exactly_one_stderr_line(
-    tmp_path: Path, make_corpus: BadCorpus, tokenizer_override: str
+    tmp_path: Path, make_corpus: BadCorpus, run: Callable[..., Run], tokenizer_override: str
 ) -> None:
     corpus, words = make_corpus(tmp_path)
 
-    result = run_ragtune(
-        "-q", "ingest", tmp_path / "memory", "--corpus", corpus, tokenizer_override
-    )
+    result = run("-q", "ingest", tmp_path / "memory", "--corpus", corpus, tokenizer_override)
 
     assert result.returncode == 1
     assert result.stderr.endswith("\n")
@@ -367,10 +379,13 @@ def test_bad_corpus_with_quiet_is_exactly_one_stderr_line(
     assert all(word in result.stderr for word in words)
 
 
+@pytest.mark.subprocess
 def test_debug_shows_the_traceback(tmp_path: Path, tokenizer_override: str) -> None:
+    # In a real process: the interpreter prints the traceback that escapes `--debug` (in-process,
+    # `test_debug_reraises_in_process` sees the exception itself).
     corpus, _ = latin1_file(tmp_path)
 
-    result = run_ragtune(
+    result = run_console_script(
         "--debug", "ingest", tmp_path / "memory", "--corpus", corpus, tokenizer_override
     )
 

@@ -1,5 +1,7 @@
-"""`ragtune synthesize` end to end: the real console script in a subprocess, on a private copy
-of the indexed LoCoMo slice (its memory.yaml names the tiny test model; heuristic writer)."""
+"""`ragtune synthesize` end to end, on a private copy of the indexed LoCoMo slice (its
+memory.yaml names the tiny test model; heuristic writer): in-process with click's `CliRunner`
+(`run_ragtune`), except the test marked `subprocess`, which runs the installed console script to
+prove that `-q` leaves a real process's stderr empty."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from ragtune.synth import STRATEGY_NAMES
 from ragtune.workspace import Workspace
-from support import Run, error_line, run_ragtune, visible_lines
+from support import Run, error_line, run_console_script, run_ragtune, visible_lines
 
 SUMMARY = re.compile(
     r"^synthesized (?P<records>\d+) records \((?P<train>\d+) train, (?P<val>\d+) val; "
@@ -104,10 +107,13 @@ def test_options_choose_strategies_counts_and_split(synth_workspace: Workspace) 
     assert saved["seed"] == 3
 
 
+@pytest.mark.subprocess
 def test_quiet_silences_warnings(synth_workspace: Workspace) -> None:
     # The model's tokenizer cannot be loaded, so tokens are counted as words, with a warning
-    # (test_synth_pipeline.py checks the warning itself); -q keeps stderr empty.
-    result = run_ragtune(
+    # (test_synth_pipeline.py checks the warning itself); -q keeps stderr empty. In a real
+    # process, so that transformers' own messages about the failed load (its logger writes
+    # to the stderr it was configured with) and Python warnings would show too.
+    result = run_console_script(
         "-q", "synthesize", synth_workspace.root, "--strategies", "temporal", MISSING_MODEL
     )
 

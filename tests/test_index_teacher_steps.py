@@ -1,14 +1,13 @@
 """The index stage's other teacher steps with the fake teacher of `llm_index_scenario`:
 description summaries and community reports (and their fallbacks), the response cache, and the
-`ragtune index` console script against the fake served on loopback.
+`ragtune index` command (in-process, with click's `CliRunner`) against the fake served on
+loopback.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,12 +34,13 @@ from ragtune.llm.cache import CachedChatBackend
 from ragtune.llm.openai_server import OpenAICompatibleServer
 from ragtune.workspace import Workspace
 from support import (
-    RAGTUNE,
     FunctionChatBackend,
+    Run,
     gazetteer_teacher,
     is_repair,
     report_json,
     request_kind,
+    run_ragtune,
 )
 
 # --- teacher summaries and reports ---------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_a_rerun_through_the_response_cache_makes_no_model_calls(
     assert workspace.extractions_path.is_file()
 
 
-# --- the console script --------------------------------------------------------------------------
+# --- the command ---------------------------------------------------------------------------------
 
 GAZETTEER = {
     "Rui Matos": "person",
@@ -214,28 +214,22 @@ SUMMARY_LINE = re.compile(
 
 
 @pytest.fixture
-def served_teacher() -> Iterator[tuple[FunctionChatBackend, str]]:
+def served_teacher(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FunctionChatBackend, str]]:
+    """The gazetteer fake served on loopback, and its base URL; the command reaches it directly
+    (no proxy) with no API key."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     fake = gazetteer_teacher(GAZETTEER)
     with OpenAICompatibleServer(fake) as server:
         assert server.base_url.startswith("http://127.0.0.1:")
         yield fake, server.base_url
 
 
-def run_index(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    assert RAGTUNE.is_file(), f"the ragtune console script is not installed at {RAGTUNE}"
-    env = os.environ.copy()  # carries the test session's RAGTUNE_CACHE and HF_HUB_OFFLINE
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        env.pop(name, None)
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    env.pop("OPENAI_API_KEY", None)
-    return subprocess.run(
-        [str(RAGTUNE), "index", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+def run_index(*args: str | Path) -> Run:
+    return run_ragtune("index", *args)
 
 
 def test_ragtune_index_with_a_served_teacher(

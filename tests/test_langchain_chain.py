@@ -16,24 +16,17 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
 
+import notes
 from langchain_ragtune import ChatRagTune, RagTuneMemory, RagTuneRetriever, ingest_documents
+from notes import QUESTION
 from ragtune.corpus.tables import read_documents, read_text_units
 from ragtune.errors import CorpusError
 from support import run_readme_section
 
 pytestmark = pytest.mark.slow
 
-NOTES = [
-    Document(
-        "My sister Clara moved to Porto in March. She works at a bakery by the river.",
-        metadata={"source": "notes/clara.md", "timestamp": "2024-03-02T10:00:00", "mood": 3},
-    ),
-    Document(
-        "Rui Matos coaches me at the kayak club on Saturdays.",
-        metadata={"source": "notes/kayak.md", "timestamp": "2024-04-06T09:00:00"},
-    ),
-]
-QUESTION = "Which city did my sister Clara move to?"
+#: The notes of the shared embedded memory, as LangChain documents.
+NOTES = [Document(text, metadata=dict(metadata)) for text, metadata in notes.NOTES]
 PROMPT = ChatPromptTemplate.from_template(
     "Answer the question from the context, in a few words.\n\n"
     "Context:\n{context}\n\nQuestion: {question}"
@@ -55,7 +48,8 @@ def rag_chain(retriever: Any, llm: Any) -> Any:
 
 
 def test_documents_become_a_workspace_with_their_metadata(tmp_path: Path) -> None:
-    with_id = Document(NOTES[0].page_content, metadata=NOTES[0].metadata, id="clara")
+    metadata = {**NOTES[0].metadata, "mood": 3}
+    with_id = Document(NOTES[0].page_content, metadata=metadata, id="clara")
     root = ingest_documents([with_id, NOTES[1]], tmp_path / "memory")
     documents = read_documents(root / "documents.parquet")
     assert [d.text for d in documents] == [n.page_content for n in NOTES]
@@ -96,17 +90,10 @@ def test_a_loaders_documents_become_a_workspace(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def memory(embedded_model: Any, tmp_path_factory: pytest.TempPathFactory) -> RagTuneMemory:
-    return RagTuneMemory.from_documents(
-        NOTES,
-        tmp_path_factory.mktemp("langchain-memory") / "memory",
-        settings=[
-            "synth.strategies=[text_units,recall]",
-            "train.epochs=6",
-            "train.lr=0.001",
-            "train.batch_size=4",
-        ],
-    )
+def memory(embedded_memory: Path) -> RagTuneMemory:
+    """The shared embedded memory of the notes (built as `RagTuneMemory.from_documents`
+    builds one: ingest the texts, then `tune_memory`)."""
+    return RagTuneMemory(embedded_memory)
 
 
 def test_the_tutorial_chain_answers_with_qdrant_and_then_with_ragtune_swapped_in(

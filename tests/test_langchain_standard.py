@@ -21,23 +21,19 @@ from langchain_ragtune import ChatRagTune, RagTuneRetriever
 WORKSPACES: dict[str, Path] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def workspaces(
-    tiny_memory: Any,
-    embedded_model: Any,
-    tiny_locomo_file: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    from ragtune.testing import build_tiny_memory
-
+@pytest.fixture(scope="module")
+def tiny_workspace(tiny_memory: Any) -> None:
+    """The unit suite's memory: the tiny random model's (no real model loads)."""
     WORKSPACES["tiny"] = tiny_memory.root
-    WORKSPACES["embedded"] = build_tiny_memory(
-        tmp_path_factory.mktemp("langchain-embedded") / "memory",
-        embedded_model.path,
-        tiny_locomo_file,
-    )
 
 
+@pytest.fixture(scope="module")
+def embedded_workspace(embedded_memory: Path) -> None:
+    """The integration suites' memory: the notes tuned into the embedded SmolLM2."""
+    WORKSPACES["embedded"] = embedded_memory
+
+
+@pytest.mark.usefixtures("tiny_workspace")
 class TestChatRagTuneUnit(ChatModelUnitTests):
     @property
     def chat_model_class(self) -> type[ChatRagTune]:
@@ -61,6 +57,7 @@ class TestChatRagTuneUnit(ChatModelUnitTests):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("embedded_workspace")
 class TestChatRagTuneIntegration(ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatRagTune]:
@@ -76,6 +73,7 @@ class TestChatRagTuneIntegration(ChatModelIntegrationTests):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("embedded_workspace")
 class TestRagTuneRetrieverIntegration(RetrieversIntegrationTests):
     @property
     def retriever_constructor(self) -> type[RagTuneRetriever]:
@@ -87,4 +85,4 @@ class TestRagTuneRetrieverIntegration(RetrieversIntegrationTests):
 
     @property
     def retriever_query_example(self) -> str:
-        return "What is the name of Ann's cat?"
+        return "Which city did my sister Clara move to?"

@@ -15,24 +15,17 @@ from llama_index.core.llms import ChatMessage, MockLLM
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.query_engine import RetrieverQueryEngine
 
+import notes
 from llama_index.llms.ragtune import LlamaIndexTeacher, RagTuneLLM
 from llama_index.retrievers.ragtune import RagTuneRetriever, ingest_documents
+from notes import QUESTION
 from ragtune.corpus.tables import read_documents
 from ragtune.errors import CorpusError
 from ragtune.workspace import Workspace
 from support import run_readme_section
 
-NOTES = [
-    Document(
-        text="My sister Clara moved to Porto in March. She works at a bakery by the river.",
-        metadata={"source": "notes/clara.md", "timestamp": "2024-03-02T10:00:00"},
-    ),
-    Document(
-        text="Rui Matos coaches me at the kayak club on Saturdays.",
-        metadata={"source": "notes/kayak.md", "timestamp": "2024-04-06T09:00:00"},
-    ),
-]
-QUESTION = "Which city did my sister Clara move to?"
+#: The notes of the shared embedded memory, as LlamaIndex documents.
+NOTES = [Document(text=text, metadata=dict(metadata)) for text, metadata in notes.NOTES]
 
 
 def embedded_llm(path: Path, max_new_tokens: int = 24) -> Any:
@@ -51,16 +44,10 @@ def embedded_llm(path: Path, max_new_tokens: int = 24) -> Any:
 
 
 @pytest.fixture(scope="module")
-def memory(embedded_model: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The notes, ingested from LlamaIndex documents and tuned into the embedded model."""
-    from ragtune.pipeline import tune_memory
-
-    root = ingest_documents(NOTES, tmp_path_factory.mktemp("llamaindex") / "memory")
-    tune_memory(
-        root,
-        ["synth.strategies=[text_units,recall]", "train.epochs=6", "train.lr=0.001"],
-    )
-    return root
+def memory(embedded_memory: Path) -> Path:
+    """The shared embedded memory of the notes (`ingest_documents` gives the same workspace
+    from these documents: `test_documents_and_nodes_become_the_same_workspace`)."""
+    return embedded_memory
 
 
 @pytest.mark.slow

@@ -111,6 +111,7 @@ def score(
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.timeout(3600)  # builds the memory: training takes about 10 minutes on 2 cores
 def test_held_out_questions_are_not_in_the_training_data(memory: Path) -> None:
     asked = synthesized_questions(memory)
@@ -119,6 +120,7 @@ def test_held_out_questions_are_not_in_the_training_data(memory: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.timeout(3600)
 def test_the_tuned_model_answers_held_out_questions_the_base_model_cannot(memory: Path) -> None:
     from ragtune.llm import GenerationParams, load_backend

@@ -483,6 +483,7 @@ def test_recall_counts_the_tokens_of_its_recall_question(memory: Memory) -> None
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
 
 
+@pytest.mark.subprocess
 def test_the_demo_script_shows_both_answers_and_real_sources(memory: Memory) -> None:
     """`examples/demo.py` (what `make demo` ends with) on a trained workspace: the training
     summary, the base and the tuned answer, then recalled sources that are real units."""

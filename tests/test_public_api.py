@@ -52,7 +52,8 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 def test_importing_ragtune_loads_no_stage() -> None:
     code = (
         "import sys, ragtune; "
-        "print(sorted(m for m in sys.modules if m.startswith('ragtune.') and m != 'ragtune.errors'))"
+        "print(sorted(m for m in sys.modules if m.startswith('ragtune.') "
+        "and m != 'ragtune.errors'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -66,6 +66,7 @@ def accelerate_launch(
     )
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("quantization", ["none", "4bit"])
 def test_accelerate_launch_trains_one_adapter_with_two_gloo_processes(
     quantization: str, tmp_path: Path, tiny_model_dir: Path

@@ -41,6 +41,22 @@ class ModelNotAvailableError(RagtuneError):
     """A model, or a package it needs, is not installed; the message says how to install it."""
 
 
+class MissingExtraError(RagtuneError):
+    """A command or function needs an optional part of ragtune (an extra: ``train``, ``eval``)
+    that is not installed; the message names the extra, the missing module and the
+    ``pip install`` to run (`ragtune.extras.require_extra`).
+
+    Attributes:
+        extra: The extra to install.
+        missing: The modules of that extra that were not found.
+    """
+
+    def __init__(self, message: str, *, extra: str, missing: tuple[str, ...]) -> None:
+        self.extra = extra
+        self.missing = missing
+        super().__init__(message)
+
+
 class BackendError(RagtuneError):
     """A model backend failed to answer (server error, context overflow, ...)."""
 

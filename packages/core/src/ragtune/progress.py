@@ -34,22 +34,29 @@ def progress_bar(
 @contextlib.contextmanager
 def library_progress(enabled: bool) -> Iterator[None]:
     """Without progress (`enabled=False`), hide the bars datasets and transformers draw
-    themselves, and their warnings; restored afterwards."""
-    from datasets.utils import logging as datasets_logging
+    themselves, and their warnings; restored afterwards. datasets comes with the ``train``
+    extra: without it (the base install answers with a memory), only transformers' switch."""
     from transformers.utils import logging as transformers_logging
 
     switches = [
-        (
-            datasets_logging.is_progress_bar_enabled,
-            datasets_logging.disable_progress_bar,
-            datasets_logging.enable_progress_bar,
-        ),
         (
             transformers_logging.is_progress_bar_enabled,
             transformers_logging.disable_progress_bar,
             transformers_logging.enable_progress_bar,
         ),
     ]
+    try:
+        from datasets.utils import logging as datasets_logging
+    except ImportError:
+        pass
+    else:
+        switches.append(
+            (
+                datasets_logging.is_progress_bar_enabled,
+                datasets_logging.disable_progress_bar,
+                datasets_logging.enable_progress_bar,
+            )
+        )
     turned_off = []
     if not enabled:
         for is_on, disable, enable in switches:

@@ -71,8 +71,11 @@ def index(
         click.echo(report.summary_line())
         return
 
+    from ragtune.extras import require_extra
     from ragtune.index.pipeline import build_index
     from ragtune.ingestion import ingest
+
+    require_extra("train", "graspologic_native", needed_for="ragtune index")  # before ingesting
 
     corpus_path = Path(config.corpus.path).expanduser() if config.corpus.path else None
     if corpus_path is not None and corpus_path.exists():

@@ -13,6 +13,7 @@ from ragtune.baselines.systems import SYSTEM_NAMES, MemorySystem
 from ragtune.eval.judge import JudgeReport
 from ragtune.eval.questions import Question, load_questions, pick
 from ragtune.eval.runner import SystemRun, run_system
+from ragtune.extras import require_extra
 from ragtune.workspace import Workspace
 
 
@@ -74,7 +75,9 @@ def open_systems(
 
     Raises:
         RagtuneError: a system is unknown, the adapter or text units are missing.
+        MissingExtraError: the ``eval`` extra is not installed.
     """
+    require_extra("eval", needed_for="ragtune eval")
     from ragtune.baselines.reader import Reader
     from ragtune.baselines.retrieval import UnitIndex
     from ragtune.baselines.systems import build_systems, check_system_names
@@ -131,7 +134,11 @@ def evaluate(
     progress: bool = False,
 ) -> Evaluation:
     """Ask every system of `settings` the questions of `questions_path` about the workspace's
-    memory; score, time and (with a `judge` backend) judge the answers."""
+    memory; score, time and (with a `judge` backend) judge the answers.
+
+    Raises:
+        MissingExtraError: the ``eval`` extra is not installed."""
+    require_extra("eval", needed_for="ragtune eval")
     from ragtune.eval.judge import judge_runs
 
     settings = settings or EvalSettings()

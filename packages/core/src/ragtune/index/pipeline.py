@@ -18,6 +18,7 @@ from typing import Any
 
 from ragtune.corpus.tables import read_text_units
 from ragtune.corpus.types import TextUnit
+from ragtune.extras import require_extra
 from ragtune.fileio import atomic_write_text
 from ragtune.index.communities import detect_communities
 from ragtune.index.heuristic import HeuristicExtractor
@@ -117,7 +118,9 @@ def build_index(
     Raises:
         RagtuneError: the workspace has no text units.
         ModelNotAvailableError: the teacher cannot be loaded.
+        MissingExtraError: the ``train`` extra is not installed.
     """
+    require_extra("train", "networkx", "graspologic_native", needed_for="ragtune index")
     started = time.perf_counter()
     config.validate()
     settings = config.index
@@ -198,7 +201,9 @@ def adopt_graphrag_index(workspace: Workspace, source: Path) -> IndexReport:
 
     Raises:
         RagtuneError: `source` is not a GraphRAG output folder or one of its tables is bad.
+        MissingExtraError: the ``train`` extra is not installed.
     """
+    require_extra("train", "networkx", "graspologic_native", needed_for="ragtune index")
     from ragtune.index.graphrag_import import adopt_graphrag
 
     started = time.perf_counter()

@@ -18,6 +18,7 @@ from typing import Any
 
 from ragtune.corpus.tables import read_documents, read_text_units
 from ragtune.errors import ModelNotAvailableError, RagtuneError
+from ragtune.extras import require_extra
 from ragtune.fileio import atomic_path, atomic_write_text, json_lines
 from ragtune.index.tables import read_index
 from ragtune.llm.types import ChatBackend
@@ -60,7 +61,9 @@ def synthesize(
     Raises:
         RagtuneError: the workspace has no index.
         ModelNotAvailableError: the teacher cannot be loaded.
+        MissingExtraError: the ``train`` extra is not installed.
     """
+    require_extra("train", "lemminflect", needed_for="ragtune synthesize")
     started = time.perf_counter()
     config.validate()
     settings = config.synth

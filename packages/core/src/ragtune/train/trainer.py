@@ -24,6 +24,7 @@ from typing import Any
 
 from ragtune.corpus.tables import read_text_units
 from ragtune.errors import RagtuneError
+from ragtune.extras import require_extra
 from ragtune.fileio import atomic_directory
 from ragtune.hashing import content_hash
 from ragtune.logs import hide_kernels_warning
@@ -112,7 +113,9 @@ def train_adapter(
     Raises:
         RagtuneError: there is no training data.
         ModelNotAvailableError: the base model cannot be loaded.
+        MissingExtraError: the ``train`` extra is not installed.
     """
+    require_extra("train", "trl", "datasets", "matplotlib", needed_for="ragtune train")
     started = time.perf_counter()
     config.validate()
     if not _has_records(workspace.train_path):
