@@ -58,12 +58,18 @@ demo: setup
 	$(BIN)/ragtune train $(DEMO_WORKSPACE) $(DEMO_TRAINING)
 	$(BIN)/python examples/demo.py $(DEMO_WORKSPACE)
 
+# Two pytest-xdist workers (these machines have 2 cores); what the slow tests share (the
+# converted embedded model, its tuned memory) is built once per run, by the first worker that
+# needs it (conftest.py).
+WORKERS ?= 2
+PYTEST := HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(WORKERS) --dist load
+
 test: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	$(PYTEST)
 	$(MAKE) lint
 
 check: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests -m "not slow and not subprocess and not benchmark and not gpu"
+	$(PYTEST) tests -m "not slow and not subprocess and not benchmark and not gpu"
 
 bench: setup $(BENCH_MEMORY)/adapters/default/manifest.json
 	mkdir -p $(BENCH_RUN)

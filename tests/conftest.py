@@ -221,16 +221,42 @@ def tiny_memory(
 
 
 @pytest.fixture(scope="session")
-def embedded_memory(embedded_model: object, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two notes of `notes` ingested, indexed, synthesized and tuned into the embedded
-    SmolLM2 (about a minute on 2 cores), once per session: the LangChain and LlamaIndex suites,
-    the chains and the README sections share it. Read it; copy it before writing to it."""
+def embedded_memory(embedded_model: object, run_dir: Path) -> Path:
+    """The notes of `notes` ingested, indexed, synthesized and tuned into the embedded SmolLM2
+    (about a minute on 2 cores), once per run — by the first pytest-xdist worker that needs it,
+    while the others wait: the LangChain and LlamaIndex suites, the chains and the README
+    sections share it. Read it; copy it before writing to it."""
+    from filelock import FileLock
+
     from notes import NOTES, SETTINGS
     from ragtune.corpus.jsonl import SourceText
     from ragtune.ingestion import ingest_texts
     from ragtune.pipeline import tune_memory
 
-    texts = [SourceText(text, metadata) for text, metadata in NOTES]
-    root = ingest_texts(texts, tmp_path_factory.mktemp("embedded-memory") / "memory", SETTINGS)
-    tune_memory(root, SETTINGS)
+    root = run_dir / "embedded-memory"
+    with FileLock(str(run_dir / "embedded-memory.lock")):
+        if not (root / "adapters" / "default" / "manifest.json").is_file():
+            texts = [SourceText(text, metadata) for text, metadata in NOTES]
+            ingest_texts(texts, root, SETTINGS)
+            tune_memory(root, SETTINGS)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_notes_memory(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny adapter of the model and CLI tests: the notes and conversation of `tiny_notes`
+    (four text units) with an adapter of the tiny model trained two steps in full precision
+    (so merging it into the float32 base is exact up to rounding). Read it; copy it before
+    writing to it."""
+    from ragtune.corpus.tables import write_documents, write_text_units
+    from ragtune.train.trainer import train_adapter
+    from tiny_notes import corpus
+    from train_support import train_config, train_workspace
+
+    workspace = train_workspace(tmp_path_factory.mktemp("tiny-notes") / "memory")
+    documents, units = corpus()
+    write_text_units(workspace.text_units_path, units)
+    write_documents(workspace.documents_path, documents, units)
+    config = train_config(tiny_model_dir, "train.lr=0.001", "train.quantization=none")
+    train_adapter(workspace, config, progress=False)
+    return workspace.root

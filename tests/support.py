@@ -384,3 +384,62 @@ def run_readme_section(heading: str, folder: Path) -> None:
     script = folder / f"readme_{heading.lower()}.py"
     script.write_text(code, encoding="utf-8")
     runpy.run_path(str(script), run_name="__main__")
+
+
+def tune_from_shared_memory(monkeypatch: pytest.MonkeyPatch, shared: Path) -> list[list[str]]:
+    """Make `ragtune.pipeline.tune_memory` give a workspace the adapter of `shared` instead of
+    training one: `shared` is the session's `embedded_memory`, tuned from the same two notes
+    (`notes.NOTES`) with the same settings (`notes.SETTINGS`). The stand-in first checks that it
+    was asked for exactly that — the workspace's text units are the notes', the settings are
+    those — so a README section that drifts from the shared memory fails instead of reusing a
+    memory of other notes. Returns the settings of each call."""
+    import shutil
+
+    import ragtune.pipeline
+    from notes import SETTINGS
+    from ragtune.corpus.tables import read_text_units
+    from ragtune.manifest import Manifest
+    from ragtune.train.trainer import TrainReport
+
+    def units_of(root: Path) -> list[tuple[str, str | None]]:
+        return [(u.text, u.timestamp) for u in read_text_units(root / "text_units.parquet")]
+
+    calls: list[list[str]] = []
+
+    def tune(
+        workspace: str | Path,
+        settings: Sequence[str] = (),
+        *,
+        teacher: object = None,
+        progress: bool = False,
+    ) -> TrainReport:
+        root = Path(workspace)
+        calls.append(list(settings))
+        assert teacher is None
+        assert [s for s in settings if s != "model=embedded"] == SETTINGS, settings
+        assert units_of(root) == units_of(shared)
+        shutil.copytree(shared / "adapters", root / "adapters", dirs_exist_ok=True)
+        adapter = root / "adapters" / "default"
+        metrics = Manifest.read(adapter).metrics
+        return TrainReport(
+            adapter=adapter,
+            steps=metrics["steps"],
+            epochs=metrics["epochs"],
+            tokens=metrics["tokens"],
+            tokens_per_second=metrics["tokens_per_second"],
+            seconds=0.0,
+            train_loss=metrics["train_loss"],
+            val_loss=metrics["val_loss"],
+            quantization=Manifest.read(adapter).hyperparameters["quantization"],
+        )
+
+    monkeypatch.setattr(ragtune.pipeline, "tune_memory", tune)
+    return calls
+
+
+def modules_after(statement: str) -> list[str]:
+    """The modules loaded in a fresh interpreter after `statement` (``import ragtune``), in
+    sorted order: what an import really costs, whatever this test process already loaded."""
+    code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()

@@ -1,5 +1,5 @@
-"""`ragtune ask` and `ragtune export`, on a workspace whose adapter was trained on the tiny random
-model of `tiny_model_dir` for two steps without quantization (once per module).
+"""`ragtune ask` and `ragtune export`, on the session's shared tiny adapter (`tiny_notes_memory`:
+the tiny random model of `tiny_model_dir` trained two steps without quantization).
 
 The commands run in-process with click's `CliRunner` (loading the tiny model takes a fraction of
 a second there; `run_ragtune` or the `cli_runner` fixture); the quiet path, marked `subprocess`,
@@ -19,42 +19,15 @@ import torch
 from click.testing import CliRunner
 
 from ragtune.cli import cli
-from ragtune.corpus.tables import write_documents, write_text_units
 from ragtune.corpus.types import Document, TextUnit
 from ragtune.model import MemoryModel
-from ragtune.train.trainer import train_adapter
 from ragtune.workspace import Workspace
 from support import error_line, run_console_script, run_ragtune, visible_lines
-from train_support import train_config, train_workspace
+from tiny_notes import QUESTION, corpus
+from train_support import train_workspace
 
-QUESTION = "Who painted a sunrise by the lake?"
 MAX_NEW_TOKENS = "16"
 SOURCE_LINE = re.compile(r"^\[(\d+)\] (\S+?)(?:, (\S+))? \(match (\d+\.\d\d)\)$")
-
-
-def corpus() -> tuple[list[Document], list[TextUnit]]:
-    """Two notes, one of them dated, each one text unit."""
-    notes = [
-        ("notes/trip.md", "Melanie painted a sunrise by the lake.", "2023-05-08T13:56:00"),
-        ("notes/facts.md", "Fact 3 is 21. Fact 4 is 28.", None),
-    ]
-    documents, units = [], []
-    for source, text, timestamp in notes:
-        document = Document(Document.make_id(source, text), source, text, source, timestamp)
-        documents.append(document)
-        units.append(
-            TextUnit(
-                TextUnit.make_id(document.id, 0, text),
-                document.id,
-                0,
-                text,
-                len(text.split()),
-                0,
-                len(text),
-                timestamp,
-            )
-        )
-    return documents, units
 
 
 @dataclass
@@ -70,17 +43,12 @@ class Trained:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    """A workspace with documents, text units and the adapter `default`, trained in full
-    precision (so merging it into the float32 base is exact up to rounding), and its
-    `MemoryModel`."""
-    workspace = train_workspace(tmp_path_factory.mktemp("cli-ask") / "memory")
+def trained(tiny_notes_memory: Path) -> Trained:
+    """The shared tiny adapter (`tiny_notes_memory`, trained in full precision, so merging it
+    into the float32 base is exact up to rounding) and its `MemoryModel`."""
     documents, units = corpus()
-    write_text_units(workspace.text_units_path, units)
-    write_documents(workspace.documents_path, documents, units)
-    config = train_config(tiny_model_dir, "train.lr=0.001", "train.quantization=none")
-    train_adapter(workspace, config, progress=False)
-    return Trained(workspace, units, documents, MemoryModel.from_workspace(workspace.root))
+    model = MemoryModel.from_workspace(tiny_notes_memory)
+    return Trained(Workspace.at(tiny_notes_memory), units, documents, model)
 
 
 # -- ask ------------------------------------------------------------------------------------
@@ -142,18 +110,18 @@ def test_ask_recall_prints_the_recalled_sources(trained: Trained, cli_runner: Cl
 def test_ask_recall_prints_at_most_k_sources(trained: Trained, cli_runner: CliRunner) -> None:
     result = cli_runner.invoke(
         cli,
-        ["ask", trained.root, "What is fact 3, and who painted a sunrise?", "--recall", "5",
+        ["ask", trained.root, "What is fact 3, and who painted a sunrise?", "--recall", "2",
          "--max-new-tokens", MAX_NEW_TOKENS],
     )  # fmt: skip
 
     assert result.exit_code == 0, result.output
     headers = [SOURCE_LINE.match(line) for line in result.stdout.splitlines()]
     numbers = [int(match.group(1)) for match in headers if match]
-    # Both units hold words of the question; there are no more units than that.
+    # Two units hold words of the question, so at least two match; no more than k are shown.
     assert numbers == [1, 2]
     texts = {unit.text for unit in trained.units}
     printed = [line for line in result.stdout.splitlines() if line in texts]
-    assert sorted(printed) == sorted(texts)
+    assert len(printed) == 2 and len(set(printed)) == 2
 
 
 def test_ask_without_a_trained_adapter_is_one_error_line(tmp_path: Path) -> None:

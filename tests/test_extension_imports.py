@@ -7,6 +7,8 @@ import importlib.metadata
 
 import pytest
 
+from support import modules_after
+
 
 def test_langchain_package_imports_with_pinned_public_names() -> None:
     import langchain_ragtune
@@ -47,13 +49,8 @@ def test_extensions_depend_on_ragtune(distribution: str) -> None:
 
 
 def test_core_imports_neither_langchain_nor_llama_index() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, ragtune, ragtune.corpus, ragtune.llm, ragtune.cli, ragtune.config; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in "
-        "('langchain_core', 'llama_index', 'torch', 'transformers')]; print(bad)"
+    loaded = modules_after(
+        "import ragtune, ragtune.corpus, ragtune.llm, ragtune.cli, ragtune.config"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    heavy = ("langchain_core", "llama_index", "torch", "transformers")
+    assert [m for m in loaded if m.split(".")[0] in heavy] == []

@@ -21,9 +21,7 @@ from langchain_ragtune import ChatRagTune, RagTuneMemory, RagTuneRetriever, inge
 from notes import QUESTION
 from ragtune.corpus.tables import read_documents, read_text_units
 from ragtune.errors import CorpusError
-from support import run_readme_section
-
-pytestmark = pytest.mark.slow
+from support import run_readme_section, tune_from_shared_memory
 
 #: The notes of the shared embedded memory, as LangChain documents.
 NOTES = [Document(text, metadata=dict(metadata)) for text, metadata in notes.NOTES]
@@ -47,14 +45,17 @@ def rag_chain(retriever: Any, llm: Any) -> Any:
     )
 
 
-def test_documents_become_a_workspace_with_their_metadata(tmp_path: Path) -> None:
+def test_documents_become_a_workspace_with_their_metadata(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    tiny = [f"model=hf:{tiny_model_dir}"]  # its tokenizer cuts the text units
     metadata = {**NOTES[0].metadata, "mood": 3}
     with_id = Document(NOTES[0].page_content, metadata=metadata, id="clara")
-    root = ingest_documents([with_id, NOTES[1]], tmp_path / "memory")
+    root = ingest_documents([with_id, NOTES[1]], tmp_path / "memory", tiny)
     documents = read_documents(root / "documents.parquet")
-    assert [d.text for d in documents] == [n.page_content for n in NOTES]
+    assert [d.text for d in documents] == [n.page_content for n in NOTES[:2]]
     clara = documents[0]
-    again = ingest_documents([with_id, NOTES[1]], tmp_path / "again")
+    again = ingest_documents([with_id, NOTES[1]], tmp_path / "again", tiny)
     assert read_documents(again / "documents.parquet")[0].id == clara.id  # stable from the id
     assert clara.timestamp == "2024-03-02T10:00:00"
     assert clara.metadata["source"] == "notes/clara.md" and clara.metadata["mood"] == 3
@@ -72,13 +73,14 @@ class NotesLoader(BaseLoader):
             yield Document(path.read_text(encoding="utf-8"), metadata={"source": path.name})
 
 
-def test_a_loaders_documents_become_a_workspace(tmp_path: Path) -> None:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "a.md").write_text("Ann adopted a cat called Pixel.", encoding="utf-8")
-    (notes / "b.md").write_text("Bob plays the cello.", encoding="utf-8")
-    (notes / "empty.md").write_text("  \n", encoding="utf-8")  # no text: not a document
-    root = ingest_documents(NotesLoader(notes), tmp_path / "memory", ["chunking.size=300"])
+def test_a_loaders_documents_become_a_workspace(tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("Ann adopted a cat called Pixel.", encoding="utf-8")
+    (folder / "b.md").write_text("Bob plays the cello.", encoding="utf-8")
+    (folder / "empty.md").write_text("  \n", encoding="utf-8")  # no text: not a document
+    settings = ["chunking.size=300", f"model=hf:{tiny_model_dir}"]
+    root = ingest_documents(NotesLoader(folder), tmp_path / "memory", settings)
     documents = read_documents(root / "documents.parquet")
     assert [(d.text, d.metadata["source"]) for d in documents] == [
         ("Ann adopted a cat called Pixel.", "a.md"),
@@ -86,7 +88,7 @@ def test_a_loaders_documents_become_a_workspace(tmp_path: Path) -> None:
     ]
     assert "size: 300" in (root / "memory.yaml").read_text(encoding="utf-8")
     with pytest.raises(CorpusError, match="no documents with text"):
-        ingest_documents([], tmp_path / "nothing")
+        ingest_documents([], tmp_path / "nothing", settings)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,7 @@ def memory(embedded_memory: Path) -> RagTuneMemory:
     return RagTuneMemory(embedded_memory)
 
 
+@pytest.mark.slow
 def test_the_tutorial_chain_answers_with_qdrant_and_then_with_ragtune_swapped_in(
     memory: RagTuneMemory, embedded_model: Any
 ) -> None:
@@ -131,12 +134,19 @@ def test_the_tutorial_chain_answers_with_qdrant_and_then_with_ragtune_swapped_in
     assert "Porto" in llm.invoke(QUESTION).content
 
 
+@pytest.mark.slow
 def test_the_readme_langchain_section_runs_as_written(
-    embedded_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    embedded_memory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
+    """The README's code, as written: its notes become a workspace through
+    `RagTuneMemory.from_documents`, whose training step gives it the adapter the session's
+    `embedded_memory` trained from the same notes and settings (checked), so the answers
+    printed are a real tuned model's."""
+    tuned = tune_from_shared_memory(monkeypatch, embedded_memory)
     monkeypatch.chdir(tmp_path)
     run_readme_section("LangChain", tmp_path)
     printed = capsys.readouterr().out.splitlines()
+    assert len(tuned) == 1
     assert len(printed) == 2
     assert all("Porto" in line for line in printed), printed
     assert (tmp_path / "langchain-memory" / "adapters" / "default" / "manifest.json").is_file()

@@ -16,6 +16,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests, Retriev
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_ragtune import ChatRagTune, RagTuneRetriever
+from notes import ABOUT_ALL
 
 #: The workspaces the suites use, set by the fixtures below before any test runs.
 WORKSPACES: dict[str, Path] = {}
@@ -85,4 +86,4 @@ class TestRagTuneRetrieverIntegration(RetrieversIntegrationTests):
 
     @property
     def retriever_query_example(self) -> str:
-        return "Which city did my sister Clara move to?"
+        return ABOUT_ALL  # k=3 is asked: three notes must match

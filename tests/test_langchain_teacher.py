@@ -83,13 +83,21 @@ def test_the_embedded_model_as_a_langchain_chat_model_drives_the_llm_index(
 ) -> None:
     from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
+    from ragtune.corpus.tables import write_text_units
+
     pipeline = HuggingFacePipeline.from_model_id(
         model_id=str(embedded_model.path),
         task="text-generation",
-        pipeline_kwargs={"max_new_tokens": 96, "do_sample": False, "return_full_text": False},
+        pipeline_kwargs={"max_new_tokens": 64, "do_sample": False, "return_full_text": False},
     )
-    teacher = LangChainTeacher(ChatHuggingFace(llm=pipeline), max_concurrency=1)
-    workspace, config, units = make_workspace(*EXTRACTION_ONLY)
+    # No repair turns: one request for the unit (repairs are tested with fake chat models).
+    teacher = LangChainTeacher(
+        ChatHuggingFace(llm=pipeline), max_concurrency=1, structured_retries=0
+    )
+    # One unit, each answer bounded: SmolLM2 on CPU writes about 15 tokens a second.
+    workspace, config, units = make_workspace(*EXTRACTION_ONLY, "index.max_tokens=64")
+    units = units[:1]
+    write_text_units(workspace.text_units_path, units)
 
     report = build_index(workspace, config, teacher=teacher, progress=False)
 

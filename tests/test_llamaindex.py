@@ -22,7 +22,7 @@ from notes import QUESTION
 from ragtune.corpus.tables import read_documents
 from ragtune.errors import CorpusError
 from ragtune.workspace import Workspace
-from support import run_readme_section
+from support import run_readme_section, tune_from_shared_memory
 
 #: The notes of the shared embedded memory, as LlamaIndex documents.
 NOTES = [Document(text=text, metadata=dict(metadata)) for text, metadata in notes.NOTES]
@@ -163,12 +163,13 @@ def test_the_retriever_returns_real_units_and_persists(
         RagTuneRetriever.from_persist_dir(tmp_path / "nothing")
 
 
-def test_workspaces_from_a_reader_and_from_nodes(tmp_path: Path) -> None:
+def test_workspaces_from_a_reader_and_from_nodes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    tiny = [f"model=hf:{tiny_model_dir}"]  # its tokenizer cuts the text units
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "a.md").write_text("Ann adopted a cat called Pixel.", encoding="utf-8")
     (notes / "b.md").write_text("Bob plays the cello in Lisbon.", encoding="utf-8")
-    root = ingest_documents(SimpleDirectoryReader(str(notes)), tmp_path / "from-reader")
+    root = ingest_documents(SimpleDirectoryReader(str(notes)), tmp_path / "from-reader", tiny)
     documents = read_documents(root / "documents.parquet")
     assert [d.text for d in documents] == [
         "Ann adopted a cat called Pixel.",
@@ -177,12 +178,12 @@ def test_workspaces_from_a_reader_and_from_nodes(tmp_path: Path) -> None:
     assert [d.metadata["file_name"] for d in documents] == ["a.md", "b.md"]
 
     nodes = SentenceSplitter(chunk_size=64, chunk_overlap=0).get_nodes_from_documents(NOTES)
-    root = ingest_documents(nodes, tmp_path / "from-nodes")
+    root = ingest_documents(nodes, tmp_path / "from-nodes", tiny)
     from_nodes = read_documents(root / "documents.parquet")
     assert [d.text for d in from_nodes] == [n.get_content() for n in nodes]
     assert from_nodes[0].timestamp == "2024-03-02T10:00:00"
     with pytest.raises(CorpusError, match="no documents with text"):
-        ingest_documents([Document(text="  ")], tmp_path / "nothing")
+        ingest_documents([Document(text="  ")], tmp_path / "nothing", tiny)
 
 
 def test_mock_llm_drives_the_llm_index_as_teacher(make_workspace: Any) -> None:
@@ -205,12 +206,23 @@ def test_mock_llm_drives_the_llm_index_as_teacher(make_workspace: Any) -> None:
 def test_the_embedded_model_as_a_llamaindex_llm_drives_the_llm_index(
     make_workspace: Any, embedded_model: Any
 ) -> None:
+    from ragtune.corpus.tables import write_text_units
     from ragtune.index.pipeline import build_index
 
+    # One unit, and index.max_tokens bounding each answer: the teacher sets it as the LLM's
+    # max_new_tokens (left at its default of 1024, SmolLM2 rambles for minutes per unit).
     workspace, config, units = make_workspace(
-        "index.gleanings=0", "index.summaries=extractive", "index.reports=extractive"
+        "index.gleanings=0",
+        "index.summaries=extractive",
+        "index.reports=extractive",
+        "index.max_tokens=64",
     )
-    teacher = LlamaIndexTeacher(embedded_llm(embedded_model.path, 96), max_concurrency=1)
+    units = units[:1]
+    write_text_units(workspace.text_units_path, units)
+    # No repair turns: one request for the unit (repairs are tested with scripted answers).
+    teacher = LlamaIndexTeacher(
+        embedded_llm(embedded_model.path, 64), max_concurrency=1, structured_retries=0
+    )
     report = build_index(workspace, config, teacher=teacher, progress=False)
     assert report.extractor == "llm" and report.extracted == len(units)
     assert report.teacher_calls >= len(units)
@@ -219,9 +231,13 @@ def test_the_embedded_model_as_a_llamaindex_llm_drives_the_llm_index(
 
 @pytest.mark.slow
 def test_the_readme_llamaindex_section_runs_as_written(
-    embedded_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    embedded_memory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
+    """The README's code, as written, with `tune_memory` giving its workspace the adapter the
+    session's `embedded_memory` trained from the same notes and settings (checked)."""
+    tuned = tune_from_shared_memory(monkeypatch, embedded_memory)
     monkeypatch.chdir(tmp_path)
     run_readme_section("LlamaIndex", tmp_path)
     printed = capsys.readouterr().out.strip().splitlines()
+    assert len(tuned) == 1
     assert printed and "Porto" in printed[-1], printed

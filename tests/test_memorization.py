@@ -51,13 +51,16 @@ QUESTIONS = (
     ("What novel am I working on?", "Salt Lanterns"),
     ("How many alpacas does Yrsa Kalden have?", "14"),
 )
-# A small memory needs no global or recall questions to be learned; fewer records keep
-# training to a few minutes on 2 cores. Each fact is asked three ways instead of two.
+# The facts' own questions, each asked three ways, and a few unanswerable ones; three epochs at
+# a high learning rate. Measured on 2 cores: this learned 10 of the 10 held-out facts in about
+# 2.5 minutes of training (two epochs: 6 of 10), where entity templates too and five epochs at
+# 1e-3 took 8 minutes for 8 of 10 (the training step costs about 0.6 s per record, whatever
+# the batch size).
 SYNTHESIS = (
-    "synth.strategies=[entity_templates,text_units,unanswerable]",
+    "synth.strategies=[text_units,unanswerable]",
     "synth.text_units.paraphrases=3",
 )
-TRAINING = ("--epochs", "5", "--lr", "1e-3", "--batch-size", "4")
+TRAINING = ("--epochs", "3", "--lr", "3e-3", "--batch-size", "4")
 
 
 def ragtune(*args: str | Path) -> None:
@@ -112,7 +115,7 @@ def score(
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-@pytest.mark.timeout(3600)  # builds the memory: training takes about 10 minutes on 2 cores
+@pytest.mark.timeout(1800)  # builds the memory: training takes about 2.5 minutes on 2 cores
 def test_held_out_questions_are_not_in_the_training_data(memory: Path) -> None:
     asked = synthesized_questions(memory)
     assert len(asked) > 50
@@ -121,7 +124,7 @@ def test_held_out_questions_are_not_in_the_training_data(memory: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-@pytest.mark.timeout(3600)
+@pytest.mark.timeout(1800)
 def test_the_tuned_model_answers_held_out_questions_the_base_model_cannot(memory: Path) -> None:
     from ragtune.llm import GenerationParams, load_backend
     from ragtune.model import MemoryModel

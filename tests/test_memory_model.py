@@ -1,7 +1,7 @@
-"""`ragtune.model.MemoryModel`: the tiny random model of `tiny_model_dir` with an adapter trained
-on it for two steps (once per module), loaded from its workspace; answering, chatting and
-streaming with token usage, recalling source passages grounded by BM25, and refusing adapters
-that are missing or were trained on other base weights.
+"""`ragtune.model.MemoryModel`: the tiny random model of `tiny_model_dir` with the session's
+shared adapter (`tiny_notes_memory`, trained two steps), loaded from its workspace; answering,
+chatting and streaming with token usage, recalling source passages grounded by BM25, and
+refusing adapters that are missing or were trained on other base weights.
 
 The tiny model writes garbage, so the tests check contracts that hold whatever it writes: the
 streamed pieces make up the answer, the usage adds up, and every recollection is a real text
@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from ragtune.corpus.tables import write_documents, write_text_units
-from ragtune.corpus.types import Document, TextUnit, Turn
+from ragtune.corpus.types import Document, TextUnit
 from ragtune.errors import BackendError, RagtuneError
 from ragtune.llm.types import Message, TokenUsage
 from ragtune.llm.weights import weights_hash
@@ -31,65 +30,11 @@ from ragtune.model import MemoryModel, Recollection
 from ragtune.model.bm25 import BM25
 from ragtune.prompts import recall_question
 from ragtune.testing import build_tiny_chat_model
-from ragtune.train.trainer import train_adapter
 from ragtune.workspace import Workspace
-from train_support import adapter_tensors, train_config, train_workspace
+from tiny_notes import QUESTION, corpus
+from train_support import adapter_tensors
 
-QUESTION = "Who painted a sunrise by the lake?"
 MAX_NEW_TOKENS = 24
-
-
-def corpus() -> tuple[list[Document], list[TextUnit]]:
-    """Three documents (two notes and a conversation) cut into four text units, with sources,
-    timestamps, turns and speakers."""
-    trip = "Caroline went to the LGBTQ support group on 7 May 2023. Melanie painted a sunrise."
-    chat = "Ann: I adopted a dog named Rex.\nBob: Rex loves camping in the mountains."
-    facts = "Fact 3 is 21. Fact 4 is 28."
-    documents = [
-        Document(
-            Document.make_id("notes/trip.md", trip),
-            "trip",
-            trip,
-            "notes/trip.md",
-            "2023-05-08T13:56:00",
-        ),
-        Document(
-            Document.make_id("locomo.json#conv-1/session_1", chat),
-            "session 1",
-            chat,
-            "locomo.json#conv-1/session_1",
-            "2023-06-01T09:00:00",
-            turns=(Turn("D1:1", "Ann", 0, 30), Turn("D1:2", "Bob", 31, len(chat))),
-        ),
-        Document(Document.make_id("notes/facts.md", facts), "facts", facts, "notes/facts.md"),
-    ]
-    trip_doc, chat_doc, facts_doc = documents
-    pieces = [
-        (trip_doc, trip[:55], (), ()),
-        (trip_doc, trip[56:], (), ()),
-        (chat_doc, chat, ("D1:1", "D1:2"), ("Ann", "Bob")),
-        (facts_doc, facts, (), ()),
-    ]
-    units: list[TextUnit] = []
-    for document, text, turn_ids, speakers in pieces:
-        start = document.text.index(text)
-        chunk_index = sum(u.document_id == document.id for u in units)
-        units.append(
-            TextUnit(
-                TextUnit.make_id(document.id, start, text),
-                document.id,
-                chunk_index,
-                text,
-                len(text.split()),
-                start,
-                start + len(text),
-                document.timestamp,
-                turn_ids,
-                speakers,
-            )
-        )
-    assert units[1].text == "Melanie painted a sunrise."
-    return documents, units
 
 
 @dataclass
@@ -105,16 +50,12 @@ class Memory:
 
 
 @pytest.fixture(scope="module")
-def memory(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Memory:
-    """A workspace with documents, text units and an adapter trained for two steps (the default
-    quantization), and its `MemoryModel`."""
-    workspace = train_workspace(tmp_path_factory.mktemp("memory-model") / "memory")
+def memory(tiny_notes_memory: Path) -> Memory:
+    """The shared tiny adapter (`tiny_notes_memory`: documents, text units and an adapter
+    trained two steps) and its `MemoryModel`."""
     documents, units = corpus()
-    write_text_units(workspace.text_units_path, units)
-    write_documents(workspace.documents_path, documents, units)
-    train_adapter(workspace, train_config(tiny_model_dir, "train.lr=0.001"), progress=False)
-    model = MemoryModel.from_workspace(workspace.root)
-    return Memory(workspace, documents, units, model)
+    model = MemoryModel.from_workspace(tiny_notes_memory)
+    return Memory(Workspace.at(tiny_notes_memory), documents, units, model)
 
 
 def prompt_tokens(model: MemoryModel, messages: list[Message]) -> int:
@@ -508,11 +449,12 @@ def test_the_demo_script_shows_both_answers_and_real_sources(memory: Memory) -> 
     assert lines[question + 1].startswith("  base ")
     tuned = next(i for i in range(question + 2, len(lines)) if not lines[i].startswith(" " * 12))
     assert lines[tuned].startswith("  tuned ")
-    assert lines[tuned + 1] == "  recalled sources:"
+    recalled = lines.index("  recalled sources:", tuned)
+    assert all(line.startswith(" " * 12) for line in lines[tuned + 1 : recalled])  # wrapped
     sources = {d.source for d in memory.documents}
     texts = {u.text for u in memory.units}
-    end = lines.index("", tuned)
-    shown = lines[tuned + 2 : end]
+    end = lines.index("", recalled)
+    shown = lines[recalled + 1 : end]
     assert len(shown) in (2, 4)  # k=2 at most (units that match): a source line and an excerpt
     for heading, excerpt in zip(shown[::2], shown[1::2], strict=True):
         assert heading.split(" (match ")[0].split(",")[0].strip() in sources, heading

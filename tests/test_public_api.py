@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 
 import pytest
 
 import ragtune
+from support import modules_after
 
 #: Each public name and the module that defines it.
 PUBLIC = {
@@ -50,10 +49,5 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 
 def test_importing_ragtune_loads_no_stage() -> None:
-    code = (
-        "import sys, ragtune; "
-        "print(sorted(m for m in sys.modules if m.startswith('ragtune.') "
-        "and m != 'ragtune.errors'))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    loaded = modules_after("import ragtune")
+    assert [m for m in loaded if m.startswith("ragtune.")] == ["ragtune.errors"]

@@ -6,10 +6,18 @@ from pathlib import Path
 
 import click
 
-from ragtune.cli.options import CliOptions, workspace_arguments
+from ragtune.cli.options import (
+    CliOptions,
+    SettingOption,
+    apply_setting_options,
+    setting_options,
+    workspace_arguments,
+)
 from ragtune.config import load_config, set_value
-from ragtune.corpus.loading import CORPUS_FORMATS
 from ragtune.workspace import Workspace
+
+# `--format` sets `corpus.format` (its choices and help are the setting's).
+_OPTIONS = (SettingOption("--format", "corpus.format"),)
 
 
 @click.command()
@@ -20,19 +28,15 @@ from ragtune.workspace import Workspace
     help="A folder of .txt/.md files, a JSONL file or a LoCoMo JSON file "
     "(default: corpus.path of memory.yaml).",
 )
-@click.option(
-    "--format",
-    "corpus_format",
-    type=click.Choice(CORPUS_FORMATS),
-    help="The corpus format (default: auto, from the path).",
-)
+@setting_options(_OPTIONS)
 @click.pass_obj
 def ingest(
     options: CliOptions,
+    /,
     workspace: Path,
     overrides: tuple[str, ...],
     corpus: Path | None,
-    corpus_format: str | None,
+    **values: object,
 ) -> None:
     """Read a corpus into WORKSPACE: documents.parquet and text_units.parquet.
 
@@ -45,8 +49,7 @@ def ingest(
     config = load_config(space.config_path, overrides)
     if corpus is not None:
         set_value(config, "corpus.path", str(corpus), where="--corpus")
-    if corpus_format is not None:
-        set_value(config, "corpus.format", corpus_format, where="--format")
+    apply_setting_options(config, _OPTIONS, values)
     report = run_ingest(space, config, progress=options.progress)
     click.echo(
         f"ingested {report.documents} documents into {report.text_units} text units "
