@@ -225,17 +225,28 @@ def test_a_tuned_system_without_an_adapter_is_refused(tiny_memory: Workspace) ->
 
 
 def test_each_system_builds_its_prompt_from_its_own_memory(tiny_memory: Workspace) -> None:
+    from ragtune.baselines.oracle import Evidence, GoldTurns
+    from ragtune.corpus.tables import read_documents
+
     reader = Reader.from_workspace(tiny_memory, device="cpu")
     index = UnitIndex.open(tiny_memory)
     units = read_text_units(tiny_memory.text_units_path)
+    gold = GoldTurns.from_documents(read_documents(tiny_memory.documents_path))
+    evidence = Evidence("conv-tiny", ("D1:2",))
     try:
         systems = build_systems(
-            SYSTEM_NAMES, reader, index=index, units=units, k=2, max_new_tokens=4
+            SYSTEM_NAMES, reader, index=index, units=units, gold=gold, k=2, max_new_tokens=4
         )
-        answers = {s.name: s.answer("Who teaches Bob the cello?") for s in systems}
+        answers = {s.name: s.answer("Who teaches Bob the cello?", evidence) for s in systems}
     finally:
         index.close()
     assert [s.name for s in systems] == list(SYSTEM_NAMES)
+    assert answers["oracle"].unit_ids == ("conv-tiny:D1:2",)  # the gold turn, nothing else
+    oracle_prompt = answer_messages(
+        "Who teaches Bob the cello?",
+        "[2024-01-01 09:00]\nBob: Nice! I started learning the cello with a teacher named Ines.",
+    )
+    assert answers["oracle"].prompt_tokens == reader.count_tokens(oracle_prompt)
     question_only = reader.count_tokens(answer_messages("Who teaches Bob the cello?"))
     for name in ("native", "base"):
         assert answers[name].unit_ids == () and answers[name].prompt_tokens == question_only
@@ -248,7 +259,7 @@ def test_each_system_builds_its_prompt_from_its_own_memory(tiny_memory: Workspac
     for answer in answers.values():
         assert answer.seconds > 0 and 0 < answer.completion_tokens <= 4
     sizes = {s.name: s.memory_bytes for s in systems}
-    assert sizes["base"] == 0 and sizes["native"] == reader.adapter_bytes > 0
+    assert sizes["base"] == sizes["oracle"] == 0 and sizes["native"] == reader.adapter_bytes > 0
     assert sizes["hybrid"] == sizes["rag"] + sizes["native"]
     assert sizes["rag"] > 80_000_000  # the embedding model's weights are part of RAG's memory
 

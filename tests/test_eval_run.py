@@ -117,13 +117,27 @@ def test_the_markdown_report_states_scores_latency_and_ratios_side_by_side() -> 
     rag = run_of("rag", [(4, "Porto", "Lisbon", 2.0), (5, "", "Lisbon", 4.0)])
     assert latency_ratios([native, rag]) == {"native/rag": 0.3333}
     text = markdown_report([native, rag], setup={"reader": "tiny"})
-    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if "|" in line}
+    tables = markdown_tables(text)
+    rows = {line.split(" | ")[0].strip("| "): line for line in tables[0]}
     assert "4 single-hop (n=1)" in rows["system"]
     assert rows["native"].split(" | ")[1:5] == ["1.000", "1.000", "1.000", "1.00"]
     assert rows["rag"].split(" | ")[1:3] == ["0.000", "0.000"]
     assert "native/rag = 0.33" in text and "- reader: tiny" in text
-    table = [line for line in text.splitlines() if line.startswith("|")]
-    assert len({line.count("|") for line in table}) == 1  # every row has the header's columns
+    for table in tables:  # every row has its header's columns
+        assert len({line.count("|") for line in table}) == 1, table
+
+
+def markdown_tables(text: str) -> list[list[str]]:
+    """The tables of a markdown text, each as its lines."""
+    tables: list[list[str]] = []
+    previous = ""
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            tables[-1].append(line)
+        previous = line
+    return tables
 
 
 # -- the judge -------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""The five systems `ragtune eval` compares, all answering with the same reader and prompt:
+"""The six systems `ragtune eval` compares, all answering with the same reader and prompt:
 
 - ``native``: the tuned model, question only (the memory is in its weights);
 - ``rag``: the untuned model with the top-k text units Qdrant returns for the question;
 - ``long-context``: the untuned model with as much of the memory as fits its window;
 - ``base``: the untuned model, question only (the floor);
-- ``hybrid``: the tuned model with the ``rag`` passages (memory in weights plus retrieval).
+- ``hybrid``: the tuned model with the ``rag`` passages (memory in weights plus retrieval);
+- ``oracle``: the untuned model with the question's gold evidence turns (the reader's ceiling).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Protocol
 
 from ragtune.baselines.context import context_block
 from ragtune.baselines.long_context import MemoryWindow
+from ragtune.baselines.oracle import Evidence, GoldTurns
 from ragtune.baselines.reader import Reader
 from ragtune.baselines.retrieval import UnitIndex
 from ragtune.corpus.types import TextUnit
@@ -23,7 +25,7 @@ from ragtune.errors import RagtuneError
 from ragtune.prompts import answer_messages
 
 #: Every system, in report order.
-SYSTEM_NAMES = ("native", "rag", "long-context", "base", "hybrid")
+SYSTEM_NAMES = ("native", "rag", "long-context", "base", "hybrid", "oracle")
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,8 @@ class Passages:
 class PassageSource(Protocol):
     """Where a system's prompt passages come from."""
 
-    def passages(self, question: str) -> Passages:
-        """The passages for `question`."""
+    def passages(self, question: str, evidence: Evidence | None = None) -> Passages:
+        """The passages for `question` (whose answer is in `evidence`, when known)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Retrieval:
         self.index = index
         self.k = k
 
-    def passages(self, question: str) -> Passages:
+    def passages(self, question: str, evidence: Evidence | None = None) -> Passages:
         return Passages(tuple(found.unit for found in self.index.search(question, self.k)))
 
 
@@ -79,9 +81,20 @@ class WholeMemory:
     def __init__(self, window: MemoryWindow) -> None:
         self.window = window
 
-    def passages(self, question: str) -> Passages:
+    def passages(self, question: str, evidence: Evidence | None = None) -> Passages:
         fitted = self.window.fit(question)
         return Passages(fitted.units, fitted.truncated_tokens)
+
+
+class GoldEvidence:
+    """Passages for the oracle: the turns of the question's gold evidence, in the order they
+    were said (none when the evidence is unknown)."""
+
+    def __init__(self, turns: GoldTurns) -> None:
+        self.turns = turns
+
+    def passages(self, question: str, evidence: Evidence | None = None) -> Passages:
+        return Passages(tuple(self.turns.find(evidence)) if evidence else ())
 
 
 class MemorySystem:
@@ -113,6 +126,11 @@ class MemorySystem:
         self.max_new_tokens = max_new_tokens
         self.memory_bytes = memory_bytes
 
+    @property
+    def retrieves(self) -> bool:
+        """Whether its passages come from the RAG index (``rag``, ``hybrid``)."""
+        return isinstance(self.source, Retrieval)
+
     def warm_up(self) -> None:
         """Load what answering needs (the embedding model, the weights' pages) with one short,
         untimed answer, so timed answers measure a warm system."""
@@ -120,10 +138,10 @@ class MemorySystem:
             self.source.passages("Hello")
         self.reader.read(answer_messages("Hello"), tuned=self.tuned, max_new_tokens=2)
 
-    def answer(self, question: str) -> SystemAnswer:
-        """Answer `question`, timed."""
+    def answer(self, question: str, evidence: Evidence | None = None) -> SystemAnswer:
+        """Answer `question`, timed (`evidence`, where its answer is, only the oracle reads)."""
         start = time.perf_counter()
-        passages = self.source.passages(question) if self.source is not None else None
+        passages = self.source.passages(question, evidence) if self.source is not None else None
         context = context_block(passages.units) if passages is not None else None
         reading = self.reader.read(
             answer_messages(question, context),
@@ -153,19 +171,18 @@ def build_systems(
     *,
     index: UnitIndex | None = None,
     units: Sequence[TextUnit] = (),
+    gold: GoldTurns | None = None,
     memory_text_bytes: int = 0,
     k: int = 5,
     max_new_tokens: int = 48,
 ) -> list[MemorySystem]:
     """The systems `names`, sharing `reader` (and `index` for rag and hybrid; `units` for long
-    context).
+    context; `gold`, the memory's turns, for the oracle).
 
     Raises:
         RagtuneError: a name is unknown, or what a system needs was not given.
     """
-    unknown = [name for name in names if name not in SYSTEM_NAMES]
-    if unknown:
-        raise RagtuneError(f"unknown system {unknown[0]!r}; choose from {', '.join(SYSTEM_NAMES)}")
+    check_system_names(names)
     systems = []
     for name in names:
         tuned = name in ("native", "hybrid")
@@ -179,6 +196,10 @@ def build_systems(
         elif name == "long-context":
             source = WholeMemory(_memory_window(reader, units, max_new_tokens))
             size = memory_text_bytes
+        elif name == "oracle":
+            if gold is None or not len(gold):
+                raise RagtuneError("the oracle system needs the memory's conversation turns")
+            source = GoldEvidence(gold)
         systems.append(
             MemorySystem(
                 name,

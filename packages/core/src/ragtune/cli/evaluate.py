@@ -13,25 +13,34 @@ from ragtune.cli.options import CliOptions
 
 
 @click.command(name="eval")
-@click.argument("workspace", type=click.Path(path_type=Path))
+@click.argument(
+    "workspaces", metavar="WORKSPACE...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
 @click.option(
     "--questions",
     "questions",
     required=True,
     type=click.Path(path_type=Path),
-    help="LoCoMo JSON (the QA of the workspace's conversations) or JSONL "
-    '{"question", "answer", "category"}.',
+    help="LoCoMo JSON (each workspace is asked its own conversations' QA) or JSONL "
+    '{"question", "answer", "category", "evidence", "conversation"}.',
 )
 @click.option(
     "--systems",
-    default=",".join(SYSTEM_NAMES),
-    show_default=True,
-    help="The systems to compare, comma-separated.",
+    default="",
+    help=f"The systems to compare, comma-separated, of {','.join(SYSTEM_NAMES)} "
+    "[default: all; the oracle only for memories of conversations].",
 )
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
-    help="Ask at most this many questions; every category keeps its share.",
+    help="Ask at most this many questions per workspace; every category keeps its share.",
+)
+@click.option(
+    "--system-limit",
+    "system_limits",
+    multiple=True,
+    metavar="SYSTEM=N",
+    help="Ask SYSTEM only N questions per workspace (e.g. long-context=30); repeatable.",
 )
 @click.option(
     "--out",
@@ -63,10 +72,11 @@ from ragtune.cli.options import CliOptions
 @click.pass_obj
 def eval_command(
     options: CliOptions,
-    workspace: Path,
+    workspaces: tuple[Path, ...],
     questions: Path,
     systems: str,
     limit: int | None,
+    system_limits: tuple[str, ...],
     out: Path | None,
     store: str,
     qdrant_url: str | None,
@@ -76,9 +86,11 @@ def eval_command(
     judge_spec: str | None,
     device: str,
 ) -> None:
-    """Compare WORKSPACE's tuned memory with the baselines on the questions in --questions:
-    LoCoMo F1 per category, latency, tokens, memory; writes results.json, report.md and charts."""
-    from ragtune.eval.evaluation import EvalSettings, evaluate, system_names
+    """Compare each WORKSPACE's tuned memory with the baselines on the questions in
+    --questions: LoCoMo F1 per category and per conversation, exact match, abstention, evidence
+    recall, paired F1 differences with 95% intervals, latency, tokens, memory; several
+    workspaces are pooled. Writes results.json, report.md and charts."""
+    from ragtune.eval.evaluation import EvalSettings, evaluate, parse_system_limits, system_names
     from ragtune.eval.report import write_report
     from ragtune.llm import load_backend
     from ragtune.progress import library_progress
@@ -87,6 +99,7 @@ def eval_command(
     settings = EvalSettings(
         systems=system_names(systems),
         limit=limit,
+        system_limits=parse_system_limits(system_limits),
         store="qdrant-server" if qdrant_url else store,
         qdrant_url=qdrant_url,
         k=k,
@@ -95,14 +108,15 @@ def eval_command(
         device=device,
     )
     with library_progress(options.progress):
-        # The judge's verdicts are cached in the workspace: a re-run judges only new answers.
-        cache = Workspace.at(workspace).llm_cache_path
+        # The judge's verdicts are cached in the (first) workspace: a re-run judges only new
+        # answers.
+        cache = Workspace.at(workspaces[0]).llm_cache_path
         judge = load_backend(judge_spec, cache=cache) if judge_spec else None
         evaluation = evaluate(
-            workspace, questions, settings, judge=judge, progress=options.progress
+            workspaces, questions, settings, judge=judge, progress=options.progress
         )
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = out or Path(workspace) / "eval" / stamp
+    folder = out or Path(workspaces[0]) / "eval" / stamp
     files = write_report(folder, evaluation.runs, setup=evaluation.setup, judge=evaluation.judge)
     click.echo(files.markdown.read_text(encoding="utf-8"))
     click.echo(f"wrote {files.results}, {files.markdown}, {files.f1_chart}, {files.latency_chart}")

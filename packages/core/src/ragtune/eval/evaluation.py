@@ -1,9 +1,12 @@
-"""`evaluate`: the workspace's memory against the baselines on a question set — the systems
-opened once around one shared reader, each run over the questions, the judge if one is given."""
+"""`evaluate`: memories against the baselines on a question set — for each workspace, the
+systems opened once around one shared reader and run over its questions; the runs of several
+workspaces pooled per system (reports show each conversation and the pool); the judge if one is
+given."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ from ragtune.baselines.embedding import DEFAULT_EMBEDDING_MODEL
 from ragtune.baselines.systems import SYSTEM_NAMES, MemorySystem
 from ragtune.eval.judge import JudgeReport
 from ragtune.eval.questions import Question, load_questions, pick
-from ragtune.eval.runner import SystemRun, run_system
+from ragtune.eval.runner import ScoredAnswer, SystemRun, TurnKey, run_system
 from ragtune.extras import require_extra
 from ragtune.workspace import Workspace
 
@@ -22,8 +25,12 @@ class EvalSettings:
     """How to evaluate.
 
     Attributes:
-        systems: The systems to compare, in report order.
-        limit: Ask at most this many questions (every category keeps its share).
+        systems: The systems to compare, in report order; empty for every system (the oracle
+            only when the memory holds conversation turns).
+        limit: Ask at most this many questions of each workspace (every category keeps its
+            share).
+        system_limits: A lower limit for some systems (``{"long-context": 30}``): they answer
+            only the first questions of that many (categories kept), per workspace.
         store: The RAG vector store: ``qdrant-edge``, ``qdrant-local`` or ``qdrant-server``.
         qdrant_url: The server of a ``qdrant-server`` store.
         k: Passages retrieved per question (rag, hybrid).
@@ -33,8 +40,9 @@ class EvalSettings:
         device: Where the reader runs (``auto``, ``cpu``, ``cuda``).
     """
 
-    systems: tuple[str, ...] = SYSTEM_NAMES
+    systems: tuple[str, ...] = ()
     limit: int | None = None
+    system_limits: Mapping[str, int] = field(default_factory=dict)
     store: str = "qdrant-edge"
     qdrant_url: str | None = None
     k: int = 5
@@ -42,6 +50,21 @@ class EvalSettings:
     max_new_tokens: int = 48
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     device: str = "auto"
+
+
+@dataclass
+class OpenSystems:
+    """A workspace's systems around one reader, ready to answer.
+
+    Attributes:
+        systems: The systems, in report order.
+        setup: What to report about them (reader, store, k, window, sizes).
+        unit_turns: Each text unit's conversation turns, to check retrieved evidence.
+    """
+
+    systems: list[MemorySystem]
+    setup: dict[str, Any]
+    unit_turns: dict[str, frozenset[TurnKey]]
 
 
 @dataclass
@@ -69,27 +92,42 @@ def workspace_conversations(workspace: Workspace) -> set[str]:
 
 def open_systems(
     workspace: Workspace, settings: EvalSettings, *, progress: bool = False
-) -> tuple[list[MemorySystem], dict[str, Any]]:
+) -> OpenSystems:
     """The systems of `settings` sharing one reader (with the adapter only if a tuned system
-    is among them), and the setup to report (reader, store, k, window, sizes).
+    is among them), what to report about them, and the units' turns.
 
     Raises:
-        RagtuneError: a system is unknown, the adapter or text units are missing.
+        RagtuneError: a system is unknown, the adapter, text units or (for the oracle)
+            conversation turns are missing.
         MissingExtraError: the ``eval`` extra is not installed.
     """
     require_extra("eval", needed_for="ragtune eval")
+    from ragtune.baselines.oracle import GoldTurns, turn_keys
     from ragtune.baselines.reader import Reader
     from ragtune.baselines.retrieval import UnitIndex
     from ragtune.baselines.systems import build_systems, check_system_names
-    from ragtune.corpus.tables import read_text_units
+    from ragtune.corpus.tables import read_documents, read_text_units
+    from ragtune.errors import RagtuneError
 
     check_system_names(settings.systems)  # before loading anything
-    tuned = any(name in ("native", "hybrid") for name in settings.systems)
+    units = (
+        read_text_units(workspace.text_units_path) if workspace.text_units_path.is_file() else []
+    )
+    documents = (
+        read_documents(workspace.documents_path) if workspace.documents_path.is_file() else []
+    )
+    gold = GoldTurns.from_documents(documents)
+    names = settings.systems or tuple(
+        name for name in SYSTEM_NAMES if name != "oracle" or len(gold)
+    )
+    if "oracle" in names and not len(gold):  # before loading anything
+        raise RagtuneError("the oracle system needs the memory's conversation turns")
+    tuned = any(name in ("native", "hybrid") for name in names)
     reader = Reader.from_workspace(
         workspace, adapter=settings.adapter if tuned else None, device=settings.device
     )
     index = None
-    if any(name in ("rag", "hybrid") for name in settings.systems):
+    if any(name in ("rag", "hybrid") for name in names):
         index = UnitIndex.open(
             workspace,
             store=settings.store,
@@ -97,14 +135,12 @@ def open_systems(
             embedding_model=settings.embedding_model,
             progress=progress,
         )
-    units = (
-        read_text_units(workspace.text_units_path) if workspace.text_units_path.is_file() else []
-    )
     systems = build_systems(
-        settings.systems,
+        names,
         reader,
         index=index,
         units=units,
+        gold=gold,
         memory_text_bytes=sum(len(unit.text.encode("utf-8")) for unit in units),
         k=settings.k,
         max_new_tokens=settings.max_new_tokens,
@@ -122,42 +158,122 @@ def open_systems(
         "device": str(reader.backend.device),
         "machine": f"{platform.machine()}, {_cpu_count()} CPUs",
     }
-    return systems, setup
+    return OpenSystems(systems, setup, turn_keys(units, documents))
 
 
 def evaluate(
-    workspace_path: str | Path,
+    workspaces: str | Path | Sequence[str | Path],
     questions_path: Path,
     settings: EvalSettings | None = None,
     *,
     judge: Any = None,
     progress: bool = False,
 ) -> Evaluation:
-    """Ask every system of `settings` the questions of `questions_path` about the workspace's
-    memory; score, time and (with a `judge` backend) judge the answers.
+    """Ask every system of `settings` the questions of `questions_path` about each workspace's
+    memory (a LoCoMo file: each workspace its own conversations' questions); score, time and
+    (with a `judge` backend) judge the answers. The runs of several workspaces are pooled per
+    system.
 
     Raises:
+        RagtuneError: a workspace has no questions in the file, or what a system needs is
+            missing.
         MissingExtraError: the ``eval`` extra is not installed."""
     require_extra("eval", needed_for="ragtune eval")
     from ragtune.eval.judge import judge_runs
 
     settings = settings or EvalSettings()
-    workspace = Workspace.at(workspace_path)
-    questions = pick(
-        load_questions(questions_path, conversations=workspace_conversations(workspace)),
-        settings.limit,
-    )
-    systems, setup = open_systems(workspace, settings, progress=progress)
-    setup["questions"] = f"{len(questions)} from {questions_path.name}"
-    runs = [run_system(system, questions, progress=progress) for system in systems]
+    paths = [workspaces] if isinstance(workspaces, (str, Path)) else list(workspaces)
+    asked: list[Question] = []
+    per_workspace: list[list[SystemRun]] = []
+    setups: list[dict[str, Any]] = []
+    for path in paths:
+        workspace = Workspace.at(path)
+        questions = pick(
+            load_questions(questions_path, conversations=workspace_conversations(workspace)),
+            settings.limit,
+        )
+        opened = open_systems(workspace, settings, progress=progress)
+        per_workspace.append(
+            [
+                run_system(
+                    system,
+                    pick(questions, settings.system_limits.get(system.name)),
+                    unit_turns=opened.unit_turns,
+                    progress=progress,
+                )
+                for system in opened.systems
+            ]
+        )
+        setups.append(opened.setup)
+        asked.extend(questions)
+        del opened  # one reader at a time
+    runs = pool_runs(per_workspace)
+    setup = pooled_setup(setups)
+    setup["questions"] = f"{len(asked)} from {questions_path.name}"
+    limited = {n: v for n, v in settings.system_limits.items() if any(r.system == n for r in runs)}
+    if limited:
+        setup["system_limits"] = ", ".join(f"{n} {v} per workspace" for n, v in limited.items())
     report = judge_runs(judge, runs, progress=progress) if judge is not None else None
-    return Evaluation(runs, setup, report, questions)
+    return Evaluation(runs, setup, report, asked)
+
+
+def pool_runs(per_workspace: Sequence[Sequence[SystemRun]]) -> list[SystemRun]:
+    """The runs of several workspaces as one run per system (in first-seen order): answers
+    concatenated, the highest peak memory, the memories' sizes summed."""
+    pooled: dict[str, SystemRun] = {}
+    for runs in per_workspace:
+        for run in runs:
+            if run.system not in pooled:
+                pooled[run.system] = SystemRun(
+                    run.system, run.model, list(run.answers), run.peak_rss_bytes, run.memory_bytes
+                )
+                continue
+            into = pooled[run.system]
+            answers: list[ScoredAnswer] = into.answers + list(run.answers)
+            pooled[run.system] = SystemRun(
+                run.system,
+                into.model,
+                answers,
+                max(into.peak_rss_bytes, run.peak_rss_bytes),
+                into.memory_bytes + run.memory_bytes,
+            )
+    return list(pooled.values())
+
+
+def pooled_setup(setups: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One setup for the runs of several workspaces: the first's, naming every workspace and
+    counting all their text units."""
+    if len(setups) == 1:
+        return dict(setups[0])
+    setup = dict(setups[0])
+    setup["workspace"] = ", ".join(str(s["workspace"]) for s in setups)
+    setup["text_units"] = sum(int(s["text_units"]) for s in setups)
+    return setup
 
 
 def _cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parse_system_limits(items: Sequence[str]) -> dict[str, int]:
+    """``["long-context=30"]`` → ``{"long-context": 30}``.
+
+    Raises:
+        RagtuneError: an item is not ``SYSTEM=N`` with a known system and N ≥ 1.
+    """
+    from ragtune.baselines.systems import check_system_names
+    from ragtune.errors import RagtuneError
+
+    limits: dict[str, int] = {}
+    for item in items:
+        name, _, count = item.partition("=")
+        if not count.strip().isdigit() or int(count) < 1:
+            raise RagtuneError(f"system limit {item!r} is not SYSTEM=N with N at least 1")
+        check_system_names([name.strip()])
+        limits[name.strip()] = int(count)
+    return limits
 
 
 def system_names(text: str) -> tuple[str, ...]:

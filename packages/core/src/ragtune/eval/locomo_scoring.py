@@ -133,6 +133,16 @@ def score_answer(prediction: str, gold: str | int | None, category: int) -> floa
     return token_f1(prediction, expected)
 
 
+def exact_match(prediction: str, gold: str | int, category: int) -> bool:
+    """Whether `prediction` is the gold answer once both are normalized (`normalize_answer`;
+    an open-domain gold answer cut at its first ";", as `score_answer` does). Ours, not the
+    official scorer's: a diagnostic of answer shape beside F1, for categories 1-4."""
+    expected = str(gold)
+    if category == 3:
+        expected = expected.split(";", 1)[0]
+    return normalize_answer(prediction) == normalize_answer(expected) != ""
+
+
 @dataclass(frozen=True)
 class CategoryScores:
     """Scores gathered per category.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 from ragtune.errors import RagtuneError
 from ragtune.eval.locomo_scoring import CATEGORY_NAMES
 from ragtune.fileio import json_lines
+
+_TURN_ID = re.compile(r"D\d+:\d+")
 
 #: The category of JSONL questions that give none: scored by plain token F1.
 DEFAULT_CATEGORY = 4
@@ -30,6 +33,8 @@ class Question:
         category: Its LoCoMo category (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop,
             5 adversarial).
         evidence: The turns (LoCoMo ``dia_id``s) holding the answer, if known.
+        conversation: The conversation it is about (LoCoMo's ``sample_id``; a JSONL record's
+            ``"conversation"``), if known: reports group questions by it.
     """
 
     id: str
@@ -37,6 +42,7 @@ class Question:
     answer: str
     category: int
     evidence: tuple[str, ...] = ()
+    conversation: str | None = None
 
 
 def load_questions(path: Path, *, conversations: Collection[str] = ()) -> list[Question]:
@@ -78,7 +84,7 @@ def _locomo_questions(path: Path, data: Any, conversations: Collection[str]) -> 
             continue
         for index, qa in enumerate(record["qa"]):
             where = f"{name} qa {index}"
-            found.append(_question(path, qa, where, f"{name}#{index}"))
+            found.append(_question(path, qa, where, f"{name}#{index}", conversation=name))
     if not found:
         wanted = ", ".join(sorted(conversations)) or "any"
         raise RagtuneError(
@@ -98,7 +104,9 @@ def _jsonl_questions(path: Path, text: str) -> list[Question]:
     return found
 
 
-def _question(path: Path, record: Any, where: str, question_id: str) -> Question:
+def _question(
+    path: Path, record: Any, where: str, question_id: str, *, conversation: str | None = None
+) -> Question:
     if not isinstance(record, dict):
         raise RagtuneError("is not an object", path=path, location=where)
     question = record.get("question")
@@ -113,13 +121,28 @@ def _question(path: Path, record: Any, where: str, question_id: str) -> Question
     if not isinstance(answer, (str, int, float)) or isinstance(answer, bool):
         raise RagtuneError('has no "answer"', path=path, location=where)
     evidence = record.get("evidence", ())
+    if conversation is None and record.get("conversation") is not None:
+        conversation = str(record["conversation"])
     return Question(
         id=question_id,
         question=question.strip(),
         answer=str(answer),
         category=int(category),
-        evidence=tuple(str(e) for e in evidence) if isinstance(evidence, list) else (),
+        evidence=_turn_ids(evidence),
+        conversation=conversation,
     )
+
+
+def _turn_ids(evidence: Any) -> tuple[str, ...]:
+    """The turn ids of an ``evidence`` list. LoCoMo sometimes puts two in one entry
+    (``"D8:6; D9:17"``): every ``D<session>:<turn>`` found counts; other entries stay as given."""
+    if not isinstance(evidence, list):
+        return ()
+    found: list[str] = []
+    for entry in evidence:
+        text = str(entry)
+        found.extend(_TURN_ID.findall(text) or [text.strip()])
+    return tuple(found)
 
 
 def pick(questions: Sequence[Question], limit: int | None) -> list[Question]:

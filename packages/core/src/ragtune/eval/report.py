@@ -1,6 +1,7 @@
 """The evaluation report: ``results.json`` (every answer with its score and latency, and the
-aggregates), ``report.md`` (the comparison table) and two bar charts (F1 per category per
-system, latency per system)."""
+aggregates), ``report.md`` (the comparison table, the diagnostics, each conversation, the paired
+differences with their intervals) and two bar charts (F1 per category per system, latency per
+system)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from ragtune.eval.judge import CRITERIA, JudgeReport
 from ragtune.eval.locomo_scoring import ANSWERED_CATEGORIES, CATEGORY_NAMES
+from ragtune.eval.paired import PairedDifference, paired_differences
 from ragtune.eval.runner import SystemRun
 from ragtune.fileio import atomic_path, atomic_write_text
 
@@ -32,11 +34,12 @@ def results_json(
     runs: Sequence[SystemRun], *, setup: dict[str, Any], judge: JudgeReport | None = None
 ) -> dict[str, Any]:
     """Everything measured: the setup, each system's aggregates and answers, latency ratios,
-    and the judge's verdicts."""
+    the paired F1 differences, and the judge's verdicts."""
     return {
         "setup": setup,
         "systems": [run.to_json() for run in runs],
         "latency_ratios": latency_ratios(runs),
+        "paired": [difference.to_json() for difference in paired_differences(runs)],
         "judge": judge.to_json() if judge else None,
     }
 
@@ -94,6 +97,9 @@ def markdown_report(
             "",
             "Median latency ratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()),
         ]
+    lines += _diagnostic_lines(runs)
+    lines += _conversation_lines(runs)
+    lines += _paired_lines(paired_differences(runs))
     for run in runs:
         truncated = max((a.answer.truncated_tokens for a in run.answers), default=0)
         if truncated:
@@ -105,6 +111,76 @@ def markdown_report(
     if judge is not None:
         lines += _judge_lines(judge)
     return "\n".join(lines) + "\n"
+
+
+def _diagnostic_lines(runs: Sequence[SystemRun]) -> list[str]:
+    lines = [
+        "",
+        "## Answers (categories 1–4)",
+        "",
+        "Exact match: the normalized answer is the gold answer. Abstained: the answer says "
+        "it is not mentioned. Evidence recall@k: a passage in the prompt holds a gold "
+        "evidence turn.",
+        "",
+        "| system | exact match | abstained | words per answer | evidence recall@k |",
+        "|---|---|---|---|---|",
+    ]
+    for run in runs:
+        found = run.diagnostics()
+        words = found["answer_words"]
+        lines.append(
+            f"| {run.system} | {_number(found['exact_match'])} | "
+            f"{_number(found['abstention_1_4'])} | {'–' if words is None else f'{words:.1f}'} | "
+            f"{_number(found['evidence_recall'])} |"
+        )
+    return lines
+
+
+def _conversation_lines(runs: Sequence[SystemRun]) -> list[str]:
+    names = sorted({name for run in runs for name in run.conversation_scores()})
+    if len(names) < 2:
+        return []
+    lines = [
+        "",
+        "## Each conversation (F1 on categories 1–4 / category 5 abstained)",
+        "",
+        "| system | " + " | ".join(names) + " | pooled |",
+        "|---" * (len(names) + 2) + "|",
+    ]
+    for run in runs:
+        found = run.conversation_scores()
+        cells = [
+            f"{_number(found[n].overall)} / {_number(found[n].abstention)}" if n in found else "–"
+            for n in names
+        ]
+        pooled = run.scores
+        lines.append(
+            f"| {run.system} | "
+            + " | ".join(cells)
+            + f" | {_number(pooled.overall)} / {_number(pooled.abstention)} |"
+        )
+    return lines
+
+
+def _paired_lines(differences: Sequence[PairedDifference]) -> list[str]:
+    if not differences:
+        return []
+    lines = [
+        "",
+        "## Paired F1 differences (categories 1–4)",
+        "",
+        "Mean of the per-question differences over the questions both systems answered, with a "
+        "95% bootstrap interval (conversations resampled, then questions within each).",
+        "",
+        "| systems | questions | conversations | mean difference | 95% interval |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {d.system} − {d.against} | {d.questions} | {d.conversations} | {d.mean:+.3f} "
+        f"| [{d.low:+.3f}, {d.high:+.3f}] |"
+        for d in differences
+    ]
+    return lines
 
 
 def _judge_lines(judge: JudgeReport) -> list[str]:

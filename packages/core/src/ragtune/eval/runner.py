@@ -1,15 +1,24 @@
 """Running systems over questions: every answer scored the LoCoMo way and timed, per-system
-aggregates (F1 per category, latency median and p95, tokens, peak memory, size on disk)."""
+aggregates (F1 per category, per conversation, exact match, abstention, answer length, evidence
+recall of the retrieving systems, latency median and p95, tokens, peak memory, size on disk)."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragtune.baselines.oracle import Evidence
 from ragtune.baselines.systems import MemorySystem, SystemAnswer
-from ragtune.eval.locomo_scoring import CategoryScores, score_answer, summarize
+from ragtune.eval.locomo_scoring import (
+    ANSWERED_CATEGORIES,
+    CategoryScores,
+    abstains,
+    exact_match,
+    score_answer,
+    summarize,
+)
 from ragtune.eval.memory_usage import peak_rss_bytes, reset_peak_rss
 from ragtune.eval.questions import Question
 from ragtune.progress import progress_bar
@@ -17,11 +26,33 @@ from ragtune.progress import progress_bar
 
 @dataclass(frozen=True)
 class ScoredAnswer:
-    """A system's answer to a question, with its LoCoMo score."""
+    """A system's answer to a question, with its LoCoMo score.
+
+    Attributes:
+        question: The question.
+        answer: The system's answer.
+        score: Its LoCoMo score (F1, or abstained for category 5).
+        evidence_found: Whether a passage in the prompt holds one of the question's evidence
+            turns; None when the system put no passages or the evidence is unknown.
+    """
 
     question: Question
     answer: SystemAnswer
     score: float
+    evidence_found: bool | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Whether the answer is the gold answer, normalized (categories 1-4; else False)."""
+        category = self.question.category
+        return category in ANSWERED_CATEGORIES and exact_match(
+            self.answer.text, self.question.answer, category
+        )
+
+    @property
+    def words(self) -> int:
+        """The answer's length in words."""
+        return len(self.answer.text.split())
 
 
 @dataclass
@@ -49,6 +80,30 @@ class SystemRun:
         """F1 per category, overall (1–4) and the abstention rate on category 5."""
         return summarize((a.question.category, a.score) for a in self.answers)
 
+    def conversation_scores(self) -> dict[str, CategoryScores]:
+        """`scores` of each conversation's questions (questions of none under ``"-"``)."""
+        grouped: dict[str, list[ScoredAnswer]] = {}
+        for answer in self.answers:
+            grouped.setdefault(answer.question.conversation or "-", []).append(answer)
+        return {
+            name: summarize((a.question.category, a.score) for a in answers)
+            for name, answers in sorted(grouped.items())
+        }
+
+    def diagnostics(self) -> dict[str, float | None]:
+        """Over the answers to categories 1-4: the exact-match rate, the share that abstain,
+        the mean answer length in words; over the answers that had passages and known
+        evidence, the share whose passages held an evidence turn (recall@k). None when no
+        answer backs a number."""
+        answered = [a for a in self.answers if a.question.category in ANSWERED_CATEGORIES]
+        checked = [a.evidence_found for a in self.answers if a.evidence_found is not None]
+        return {
+            "exact_match": _share([a.exact for a in answered]),
+            "abstention_1_4": _share([abstains(a.answer.text) for a in answered]),
+            "answer_words": statistics.fmean([a.words for a in answered]) if answered else None,
+            "evidence_recall": _share(checked),
+        }
+
     def latency(self) -> tuple[float, float]:
         """Median and 95th percentile of the seconds per answer."""
         return latency_summary([a.answer.seconds for a in self.answers])
@@ -62,6 +117,7 @@ class SystemRun:
         """Everything about the run, for results.json."""
         scores = self.scores
         median, p95 = self.latency()
+        diagnostics = {k: None if v is None else round(v, 4) for k, v in self.diagnostics().items()}
         return {
             "system": self.system,
             "model": self.model,
@@ -69,6 +125,16 @@ class SystemRun:
             "counts": {str(c): n for c, n in sorted(scores.counts.items())},
             "overall_f1": None if scores.overall is None else round(scores.overall, 4),
             "abstention": None if scores.abstention is None else round(scores.abstention, 4),
+            **diagnostics,
+            "conversations": {
+                name: {
+                    "f1": {str(c): round(v, 4) for c, v in sorted(found.means.items())},
+                    "counts": {str(c): n for c, n in sorted(found.counts.items())},
+                    "overall_f1": None if found.overall is None else round(found.overall, 4),
+                    "abstention": None if found.abstention is None else round(found.abstention, 4),
+                }
+                for name, found in self.conversation_scores().items()
+            },
             "latency_median_s": round(median, 4),
             "latency_p95_s": round(p95, 4),
             "prompt_tokens_mean": round(self.mean("prompt_tokens"), 1),
@@ -81,6 +147,7 @@ class SystemRun:
             "answers": [
                 {
                     "id": a.question.id,
+                    "conversation": a.question.conversation,
                     "category": a.question.category,
                     "question": a.question.question,
                     "gold": a.question.answer,
@@ -90,6 +157,7 @@ class SystemRun:
                     "prompt_tokens": a.answer.prompt_tokens,
                     "completion_tokens": a.answer.completion_tokens,
                     "unit_ids": list(a.answer.unit_ids),
+                    "evidence_found": a.evidence_found,
                     "truncated_tokens": a.answer.truncated_tokens,
                     **({"judged_correct": self.judged[i]} if self.judged else {}),
                 }
@@ -107,17 +175,55 @@ def latency_summary(seconds: Sequence[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[rank - 1]
 
 
+def _share(flags: Sequence[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+TurnKey = tuple[str | None, str]
+"""A conversation turn: (conversation, turn id)."""
+
+
+def question_evidence(question: Question) -> Evidence | None:
+    """Where `question`'s answer is, as the oracle reads it; None when unknown."""
+    return Evidence(question.conversation, question.evidence) if question.evidence else None
+
+
+def evidence_found(
+    answer: SystemAnswer, question: Question, unit_turns: Mapping[str, frozenset[TurnKey]]
+) -> bool | None:
+    """Whether one of the passages `answer` was given holds an evidence turn of `question`
+    (None when it had no passages or the evidence is unknown)."""
+    if not answer.unit_ids or not question.evidence:
+        return None
+    wanted = {(question.conversation, turn) for turn in question.evidence}
+    held = set().union(*(unit_turns.get(unit_id, frozenset()) for unit_id in answer.unit_ids))
+    if question.conversation is None:  # evidence named without its conversation
+        held = {(None, turn) for _, turn in held}
+    return bool(wanted & held)
+
+
 def run_system(
-    system: MemorySystem, questions: Sequence[Question], *, progress: bool = False
+    system: MemorySystem,
+    questions: Sequence[Question],
+    *,
+    unit_turns: Mapping[str, frozenset[TurnKey]] | None = None,
+    progress: bool = False,
 ) -> SystemRun:
-    """Ask `system` every question (after one untimed warm-up answer), scoring each answer."""
+    """Ask `system` every question (after one untimed warm-up answer), scoring each answer;
+    with `unit_turns` (each text unit's turns), checking whether retrieved passages held the
+    evidence."""
     system.warm_up()
     reset_peak_rss()
     answers = []
     for question in progress_bar(questions, desc=system.name, unit="question", enabled=progress):
-        answer = system.answer(question.question)
+        answer = system.answer(question.question, question_evidence(question))
         score = score_answer(answer.text, question.answer, question.category)
-        answers.append(ScoredAnswer(question, answer, score))
+        found = (
+            evidence_found(answer, question, unit_turns)
+            if unit_turns is not None and system.retrieves
+            else None
+        )
+        answers.append(ScoredAnswer(question, answer, score, found))
     return SystemRun(
         system=system.name,
         model=system.reader.model_name if system.tuned else system.reader.base_name,
