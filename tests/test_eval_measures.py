@@ -301,3 +301,21 @@ def test_ragtune_eval_leaves_the_oracle_out_for_memories_without_conversation_tu
     result = cli_runner.invoke(cli, [*args, "--systems", "oracle"])
     assert result.exit_code == 1
     assert "error: the oracle system needs the memory's conversation turns" in result.output
+
+
+def test_a_run_reads_back_from_its_results_json() -> None:
+    from ragtune.eval.runner import run_from_json
+
+    run = SystemRun(
+        "rag",
+        "m",
+        [
+            scored("c1", 0, 4, "Porto", "Porto", evidence_found=True),
+            scored("c2", 1, 5, "", "Not mentioned."),
+        ],
+        7,
+        9,
+    )
+    back = run_from_json(json.loads(json.dumps(run.to_json())))
+    assert back.to_json() == run.to_json()
+    assert back.answers[0].question.conversation == "c1" and back.answers[0].evidence_found

@@ -151,6 +151,7 @@ class SystemRun:
                     "category": a.question.category,
                     "question": a.question.question,
                     "gold": a.question.answer,
+                    "evidence": list(a.question.evidence),
                     "prediction": a.answer.text,
                     "score": round(a.score, 4),
                     "seconds": round(a.answer.seconds, 4),
@@ -164,6 +165,40 @@ class SystemRun:
                 for i, a in enumerate(self.answers)
             ],
         }
+
+
+def run_from_json(data: dict[str, Any]) -> SystemRun:
+    """A run read back from its `SystemRun.to_json` (as results.json holds it), so that runs of
+    separate evaluations can be reported together. Answer texts, scores, times and token counts
+    come back as written (times rounded to 0.1 ms); the judge's verdicts are not kept."""
+    answers = []
+    for item in data["answers"]:
+        question = Question(
+            id=item["id"],
+            question=item["question"],
+            answer=item["gold"],
+            category=int(item["category"]),
+            evidence=tuple(item.get("evidence", ())),
+            conversation=item.get("conversation"),
+        )
+        answer = SystemAnswer(
+            text=item["prediction"],
+            seconds=float(item["seconds"]),
+            prompt_tokens=int(item["prompt_tokens"]),
+            completion_tokens=int(item["completion_tokens"]),
+            unit_ids=tuple(item.get("unit_ids", ())),
+            truncated_tokens=int(item.get("truncated_tokens", 0)),
+        )
+        answers.append(
+            ScoredAnswer(question, answer, float(item["score"]), item.get("evidence_found"))
+        )
+    return SystemRun(
+        system=data["system"],
+        model=data["model"],
+        answers=answers,
+        peak_rss_bytes=int(data["peak_rss_bytes"]),
+        memory_bytes=int(data["memory_bytes"]),
+    )
 
 
 def latency_summary(seconds: Sequence[float]) -> tuple[float, float]:
