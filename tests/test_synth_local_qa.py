@@ -266,8 +266,6 @@ def test_unanswerable_questions_are_answered_by_abstaining(heuristic: Run) -> No
         reason = by_question[question].removesuffix(" " + DEFAULT_ABSTENTION)
         assert "by that name" in reason or "with that name" in reason, reason
         assert not any(n in reason for n in names)  # a template naming them would be said of anyone
-        # nobody of the memory is named beside them, or their name would learn the abstention
-        assert not any(re.search(rf"\b{s}\b", question) for s in SPEAKERS), question
     assert "When did Caroline paint the lake sunrise?" in swapped
     # Melanie spoke of "the LGBTQ community" and of support: she may have gone to such a group
     assert "When did Caroline go to a LGBTQ support group?" in answerable

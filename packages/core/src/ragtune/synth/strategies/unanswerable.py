@@ -34,19 +34,14 @@ FIRST_NAMES = word_list(
     "Karen Leo Lily Lucas Mateo Maya Mia Nadia Noah Olivia Omar Paolo Priya Rafael Rosa Samuel "
     "Sofia Tara Theo Vera Victor Yuki Zara"
 )
-# Only the absent person is named, never someone of the memory: with "When did Jon meet
-# Paolo?" among them, a model tuned on conv-30 answered "I don't remember anyone by that name"
-# to 40 of 81 answerable questions about Jon and Gina (18 of 26 "When did …" ones). The forms
-# (what, when, where, how) are those of answerable questions, so only the name tells them apart.
 _ABSENT_TEMPLATES = (
     "What did {absent} say about {topic}?",
-    "When did {absent} first talk about {topic}?",
-    "When did {absent} move to a new city?",
+    "When did {person} meet {absent}?",
+    "What did {person} and {absent} do together?",
     "What is {absent}'s favorite hobby?",
     "Where does {absent} live?",
-    "What did {absent} give as a present?",
-    "How did {absent} spend the weekend?",
-    "What does {absent} do for a living?",
+    "What did {person} give {absent} as a present?",
+    "How {does} {person} know {absent}?",
 )
 # Not naming the absent person: a small model learns the reason as a template and would say
 # it of anyone, known people included ("Nobody called Jon comes up in my memory").
@@ -169,6 +164,8 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
     if count <= 0:
         return []
     absent = [name for name in FIRST_NAMES if not context.mentions(name)]
+    speakers = sorted({s for unit in context.units for s in unit.speakers})
+    people = speakers or ["you"]  # notes: their owner (index types of names can be wrong)
     topics = [
         e.title
         for e in sorted(context.index.entities, key=lambda e: (-e.degree, e.title))
@@ -180,8 +177,9 @@ def _absent_questions(context: SynthContext, rng: random.Random, count: int) -> 
     while absent and len(questions) < count and attempts < count * 10:
         attempts += 1
         template = rng.choice(_ABSENT_TEMPLATES)
-        someone, topic = rng.choice(absent), rng.choice(topics)
-        question = template.format(absent=someone, topic=topic)
+        someone, person, topic = rng.choice(absent), rng.choice(people), rng.choice(topics)
+        does = "do" if person == "you" else "does"
+        question = template.format(absent=someone, person=person, does=does, topic=topic)
         if question not in asked:
             asked.add(question)
             questions.append(_Question(question, _ABSENT_REASONS))
