@@ -31,8 +31,9 @@ from typing import Any
 import pytest
 
 from ragtune.baselines import SYSTEM_NAMES, MemorySystem
+from ragtune.baselines.oracle import TurnKey
 from ragtune.eval.questions import Question
-from ragtune.eval.runner import SystemRun, TurnKey
+from ragtune.eval.runner import SystemRun
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from ragtune.corpus.types import Document, TextUnit
 
+TurnKey = tuple[str | None, str]
+"""A conversation turn: (conversation, turn id)."""
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -38,14 +41,15 @@ class GoldTurns:
     Build it with `GoldTurns.from_documents`.
     """
 
-    def __init__(self, turns: dict[tuple[str | None, str], tuple[int, TextUnit]]) -> None:
+    def __init__(self, turns: dict[TurnKey, tuple[int, TextUnit]]) -> None:
         self._turns = turns
+        self._count = len({unit.id for _, unit in turns.values()})
 
     @classmethod
     def from_documents(cls, documents: Iterable[Document]) -> GoldTurns:
         """The turns of `documents`, each a passage of its own (its speaker and words, its
         document's date)."""
-        turns: dict[tuple[str | None, str], tuple[int, TextUnit]] = {}
+        turns: dict[TurnKey, tuple[int, TextUnit]] = {}
         position = 0
         ordered = sorted(documents, key=lambda d: (d.timestamp or "", d.source))
         for document in ordered:
@@ -70,7 +74,7 @@ class GoldTurns:
         return cls(turns)
 
     def __len__(self) -> int:
-        return len({unit.id for _, unit in self._turns.values()})
+        return self._count
 
     def find(self, evidence: Evidence) -> list[TextUnit]:
         """The turns of `evidence` the memory holds, in the order they were said, each once
@@ -85,7 +89,7 @@ class GoldTurns:
 
 def turn_keys(
     units: Sequence[TextUnit], documents: Iterable[Document]
-) -> dict[str, frozenset[tuple[str | None, str]]]:
+) -> dict[str, frozenset[TurnKey]]:
     """For each text unit id, the (conversation, turn id) pairs it holds: what evidence recall
     checks a retrieved unit against."""
     conversations = {document.id: document_conversation(document) for document in documents}

@@ -158,6 +158,16 @@ class MemorySystem:
         )
 
 
+def require_turns(gold: GoldTurns | None) -> GoldTurns:
+    """`gold` if it holds conversation turns, which the oracle needs.
+
+    Raises:
+        RagtuneError: it holds none (the memory is not of conversations)."""
+    if gold is None or not len(gold):
+        raise RagtuneError("the oracle system needs the memory's conversation turns")
+    return gold
+
+
 def check_system_names(names: Sequence[str]) -> None:
     """Raise `RagtuneError` naming the first of `names` that is not a system."""
     unknown = [name for name in names if name not in SYSTEM_NAMES]
@@ -197,9 +207,7 @@ def build_systems(
             source = WholeMemory(_memory_window(reader, units, max_new_tokens))
             size = memory_text_bytes
         elif name == "oracle":
-            if gold is None or not len(gold):
-                raise RagtuneError("the oracle system needs the memory's conversation turns")
-            source = GoldEvidence(gold)
+            source = GoldEvidence(require_turns(gold))
         systems.append(
             MemorySystem(
                 name,

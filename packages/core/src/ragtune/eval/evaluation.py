@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ragtune.baselines.embedding import DEFAULT_EMBEDDING_MODEL
+from ragtune.baselines.oracle import TurnKey
 from ragtune.baselines.systems import SYSTEM_NAMES, MemorySystem
 from ragtune.eval.judge import JudgeReport
 from ragtune.eval.questions import Question, load_questions, pick
-from ragtune.eval.runner import ScoredAnswer, SystemRun, TurnKey, run_system
+from ragtune.eval.runner import SystemRun, run_system
 from ragtune.extras import require_extra
 from ragtune.workspace import Workspace
 
@@ -105,9 +106,8 @@ def open_systems(
     from ragtune.baselines.oracle import GoldTurns, turn_keys
     from ragtune.baselines.reader import Reader
     from ragtune.baselines.retrieval import UnitIndex
-    from ragtune.baselines.systems import build_systems, check_system_names
+    from ragtune.baselines.systems import build_systems, check_system_names, require_turns
     from ragtune.corpus.tables import read_documents, read_text_units
-    from ragtune.errors import RagtuneError
 
     check_system_names(settings.systems)  # before loading anything
     units = (
@@ -120,8 +120,8 @@ def open_systems(
     names = settings.systems or tuple(
         name for name in SYSTEM_NAMES if name != "oracle" or len(gold)
     )
-    if "oracle" in names and not len(gold):  # before loading anything
-        raise RagtuneError("the oracle system needs the memory's conversation turns")
+    if "oracle" in names:
+        require_turns(gold)  # before loading anything
     tuned = any(name in ("native", "hybrid") for name in names)
     reader = Reader.from_workspace(
         workspace, adapter=settings.adapter if tuned else None, device=settings.device
@@ -220,24 +220,20 @@ def evaluate(
 def pool_runs(per_workspace: Sequence[Sequence[SystemRun]]) -> list[SystemRun]:
     """The runs of several workspaces as one run per system (in first-seen order): answers
     concatenated, the highest peak memory, the memories' sizes summed."""
-    pooled: dict[str, SystemRun] = {}
+    grouped: dict[str, list[SystemRun]] = {}
     for runs in per_workspace:
         for run in runs:
-            if run.system not in pooled:
-                pooled[run.system] = SystemRun(
-                    run.system, run.model, list(run.answers), run.peak_rss_bytes, run.memory_bytes
-                )
-                continue
-            into = pooled[run.system]
-            answers: list[ScoredAnswer] = into.answers + list(run.answers)
-            pooled[run.system] = SystemRun(
-                run.system,
-                into.model,
-                answers,
-                max(into.peak_rss_bytes, run.peak_rss_bytes),
-                into.memory_bytes + run.memory_bytes,
-            )
-    return list(pooled.values())
+            grouped.setdefault(run.system, []).append(run)
+    return [
+        SystemRun(
+            name,
+            runs[0].model,
+            [answer for run in runs for answer in run.answers],
+            max(run.peak_rss_bytes for run in runs),
+            sum(run.memory_bytes for run in runs),
+        )
+        for name, runs in grouped.items()
+    ]
 
 
 def pooled_setup(setups: Sequence[dict[str, Any]]) -> dict[str, Any]:

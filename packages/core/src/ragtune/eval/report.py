@@ -31,15 +31,20 @@ class ReportFiles:
 
 
 def results_json(
-    runs: Sequence[SystemRun], *, setup: dict[str, Any], judge: JudgeReport | None = None
+    runs: Sequence[SystemRun],
+    *,
+    setup: dict[str, Any],
+    judge: JudgeReport | None = None,
+    paired: Sequence[PairedDifference] | None = None,
 ) -> dict[str, Any]:
     """Everything measured: the setup, each system's aggregates and answers, latency ratios,
-    the paired F1 differences, and the judge's verdicts."""
+    the paired F1 differences (`paired`, computed when not given), and the judge's verdicts."""
+    paired = paired_differences(runs) if paired is None else paired
     return {
         "setup": setup,
         "systems": [run.to_json() for run in runs],
         "latency_ratios": latency_ratios(runs),
-        "paired": [difference.to_json() for difference in paired_differences(runs)],
+        "paired": [difference.to_json() for difference in paired],
         "judge": judge.to_json() if judge else None,
     }
 
@@ -58,9 +63,16 @@ def latency_ratios(runs: Sequence[SystemRun]) -> dict[str, float]:
 
 
 def markdown_report(
-    runs: Sequence[SystemRun], *, setup: dict[str, Any], judge: JudgeReport | None = None
+    runs: Sequence[SystemRun],
+    *,
+    setup: dict[str, Any],
+    judge: JudgeReport | None = None,
+    paired: Sequence[PairedDifference] | None = None,
 ) -> str:
-    """The report as markdown: the setup, the comparison table, ratios, truncation, judge."""
+    """The report as markdown: the setup, the comparison table, ratios, diagnostics, each
+    conversation, the paired differences (`paired`, computed when not given), truncation,
+    judge."""
+    paired = paired_differences(runs) if paired is None else paired
     categories = sorted({c for run in runs for c in run.scores.counts})
     counts = {c: max(run.scores.counts.get(c, 0) for run in runs) for c in categories}
     heads = [f"{c} {CATEGORY_NAMES[c]} (n={counts[c]})" for c in categories if c != 5]
@@ -99,7 +111,7 @@ def markdown_report(
         ]
     lines += _diagnostic_lines(runs)
     lines += _conversation_lines(runs)
-    lines += _paired_lines(paired_differences(runs))
+    lines += _paired_lines(paired)
     for run in runs:
         truncated = max((a.answer.truncated_tokens for a in run.answers), default=0)
         if truncated:
@@ -261,9 +273,11 @@ def write_report(
     files = ReportFiles(
         out / "results.json", out / "report.md", out / "f1_per_category.png", out / "latency.png"
     )
-    payload = results_json(runs, setup=setup, judge=judge)
+    paired = paired_differences(runs)  # the bootstrap once, for both files
+    payload = results_json(runs, setup=setup, judge=judge, paired=paired)
     atomic_write_text(files.results, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    atomic_write_text(files.markdown, markdown_report(runs, setup=setup, judge=judge))
+    text = markdown_report(runs, setup=setup, judge=judge, paired=paired)
+    atomic_write_text(files.markdown, text)
     plot_f1(runs, files.f1_chart)
     plot_latency(runs, files.latency_chart)
     return files

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragtune.baselines.oracle import Evidence
+from ragtune.baselines.oracle import Evidence, TurnKey
 from ragtune.baselines.systems import MemorySystem, SystemAnswer
 from ragtune.eval.locomo_scoring import (
     ANSWERED_CATEGORIES,
@@ -121,19 +121,10 @@ class SystemRun:
         return {
             "system": self.system,
             "model": self.model,
-            "f1": {str(c): round(v, 4) for c, v in sorted(scores.means.items())},
-            "counts": {str(c): n for c, n in sorted(scores.counts.items())},
-            "overall_f1": None if scores.overall is None else round(scores.overall, 4),
-            "abstention": None if scores.abstention is None else round(scores.abstention, 4),
+            **_scores_json(scores),
             **diagnostics,
             "conversations": {
-                name: {
-                    "f1": {str(c): round(v, 4) for c, v in sorted(found.means.items())},
-                    "counts": {str(c): n for c, n in sorted(found.counts.items())},
-                    "overall_f1": None if found.overall is None else round(found.overall, 4),
-                    "abstention": None if found.abstention is None else round(found.abstention, 4),
-                }
-                for name, found in self.conversation_scores().items()
+                name: _scores_json(found) for name, found in self.conversation_scores().items()
             },
             "latency_median_s": round(median, 4),
             "latency_p95_s": round(p95, 4),
@@ -165,6 +156,16 @@ class SystemRun:
                 for i, a in enumerate(self.answers)
             ],
         }
+
+
+def _scores_json(scores: CategoryScores) -> dict[str, Any]:
+    """F1 per category, counts, overall and abstention, rounded for results.json."""
+    return {
+        "f1": {str(c): round(v, 4) for c, v in sorted(scores.means.items())},
+        "counts": {str(c): n for c, n in sorted(scores.counts.items())},
+        "overall_f1": None if scores.overall is None else round(scores.overall, 4),
+        "abstention": None if scores.abstention is None else round(scores.abstention, 4),
+    }
 
 
 def run_from_json(data: dict[str, Any]) -> SystemRun:
@@ -212,10 +213,6 @@ def latency_summary(seconds: Sequence[float]) -> tuple[float, float]:
 
 def _share(flags: Sequence[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
-
-
-TurnKey = tuple[str | None, str]
-"""A conversation turn: (conversation, turn id)."""
 
 
 def question_evidence(question: Question) -> Evidence | None:
