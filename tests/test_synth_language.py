@@ -10,6 +10,7 @@ from ragtune.synth.language import (
     Fact,
     first_person_facts,
     inflect,
+    mention_clause,
     named_facts,
     second_person,
     third_person,
@@ -160,6 +161,8 @@ def test_a_dropped_subject_is_restored() -> None:
         "We went hiking.",  # not "I"
         "Thanks, Caroline!",
         "It's a journey for me.",
+        "I won't give up on my dreams.",  # "won't" is not the verb "win"
+        "I don’t quit.",
         "",
     ],
 )
@@ -449,3 +452,32 @@ def test_the_names_an_entity(title: str, named: str) -> None:
 )
 def test_clause_lowercases_only_an_initial_you(statement: str, expected: str) -> None:
     assert clause(statement) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "title", "clause"),
+    [
+        (
+            "Oh, and btw - I've been working hard on my online store and just teamed up with a "
+            "local artist for some cool designs.",
+            "online store",
+            "Working hard on their online store",
+        ),
+        (
+            "I'm over the moon because now I can expand my clothing store.",
+            "clothing store",
+            "Now they can expand their clothing store",
+        ),
+        (
+            'We just did a contemporary piece called "Finding Freedom" last week.',
+            "contemporary piece",
+            'They just did a contemporary piece called "Finding Freedom" last week',
+        ),
+        ("Those dreams, I will keep chasing.", "dreams", "Those dreams, they will keep chasing."),
+        ("Nothing about it here.", "store", None),
+    ],
+)
+def test_a_mention_is_answered_with_the_clause_naming_it(
+    sentence: str, title: str, clause: str | None
+) -> None:
+    assert mention_clause(sentence, title, "Gina") == clause

@@ -21,10 +21,11 @@ from ragtune.synth.grounding import support
 from ragtune.synth.settings import (
     DEFAULT_ABSTENTION,
     RecallSettings,
+    TemporalSettings,
     TextUnitSettings,
     UnanswerableSettings,
 )
-from ragtune.synth.strategies import RecallQA, TextUnitQA, UnanswerableQA
+from ragtune.synth.strategies import RecallQA, TemporalQA, TextUnitQA, UnanswerableQA
 from ragtune.synth.strategies.unanswerable import FIRST_NAMES
 from synth_runs import DIA_ID, Run, group_by_fact, record_asking, turn_speakers
 from synth_support import record as qa_record
@@ -86,6 +87,29 @@ def test_text_unit_facts_are_asked_once_and_limited_per_unit(heuristic: Run) -> 
     assert "Where did Caroline go?" in {r.question for r in one.records}
     assert not any(r.question.startswith("In the conversation") for r in one.records)
     assert TextUnitQA(TextUnitSettings(per_unit=0)).generate(heuristic.context, []).records == []
+
+
+def test_mentions_are_answered_with_the_quote_or_the_clause_naming_them(heuristic: Run) -> None:
+    """ "What did X say about Y?" is answered with X's sentence quoted, or with `mentions:
+    clause` the clause of it that names Y, in the third person; every other fact is the same."""
+    context = heuristic.context
+    quoted = heuristic.records("text_units")
+    clause = TextUnitQA(TextUnitSettings(mentions="clause")).generate(context, []).records
+    assert [r.question for r in clause] == [r.question for r in quoted]
+    said = re.compile(r"What did (\w+) (?:say|tell \w+) about (.+?)(?: on \d.*)?\?")
+    changed = 0
+    for before, after in zip(quoted, clause, strict=True):
+        asked = said.fullmatch(before.question)
+        if not asked:
+            assert after.answer == before.answer
+            continue
+        speaker = asked.group(1)
+        assert before.answer.startswith(f"{speaker} said: “")
+        assert "said:" not in after.answer and "“" not in after.answer
+        assert len(after.answer.split()) < len(before.answer.split())
+        assert not re.search(r"\b(?:I|my|me)\b", after.answer), after.answer
+        changed += 1
+    assert changed >= 10
 
 
 def test_text_units_with_a_teacher_keep_quoted_questions_and_paraphrases(taught: Run) -> None:
@@ -191,6 +215,38 @@ def test_orderings_are_consistent_with_the_dates(heuristic: Run) -> None:
             assert len(record.evidence) == 2 and len(record.source_ids) in (1, 2)
         assert set(words) == {"before", "after"} and words["before"] != words["after"]
     assert checked
+
+
+def test_told_days_date_untimed_events_by_the_day_they_were_told(heuristic: Run) -> None:
+    """With `told_days`, "I talked about my transgender journey" said on 9 June 2023 is asked
+    "When did Caroline talk about ...?" and answered 9 June 2023, the way LoCoMo dates events
+    a session tells without naming a time; what the default run asks stays as it was."""
+    context = heuristic.context
+    default = heuristic.records("temporal")
+    told = TemporalQA(TemporalSettings(told_days=True)).generate(context, []).records
+    assert [r for r in told if r.question in {d.question for d in default}] == default
+    added = [r for r in told if r not in default]
+    talked = record_asking(added, "When did Caroline talk about their transgender journey?")
+    assert talked.answer == "9 June 2023." and talked.evidence == ("D3:1",)
+    assert talked.support == "9 June 2023: told that day"
+    again = record_asking(
+        added, "Do you remember when Caroline talked about their transgender journey?"
+    )
+    assert again.fact_id == talked.fact_id
+    said = {
+        s.turn_id: s
+        for unit in context.units
+        for s in context.sentences(unit.id)
+        if s.caption is None and s.turn_id
+    }
+    turns = {t for r in added for t in r.evidence}
+    assert len(turns) >= 8
+    for record in added:
+        (turn,) = record.evidence
+        assert record.answer == f"{said[turn].day}."
+        assert said[turn].speaker and said[turn].speaker in record.question
+        assert not record.question.startswith("Did ")  # no orderings of told days
+    assert len({r.question for r in added}) == len(added)
 
 
 def test_temporal_questions_with_a_teacher_keep_the_resolved_dates(

@@ -28,7 +28,7 @@ _ADVERBS = (
 _CLAUSE = re.compile(
     r"(?:^|(?<=[\s,;:(]))I(?P<aux>(?:'ve|’ve|'m|’m|'d|’d|\s+have|\s+am|\s+was|\s+had)?)"
     + _ADVERBS
-    + r"\s+(?P<verb>[a-z]+)\b(?P<rest>[^.!?]*)"
+    + r"\s+(?P<verb>[a-z]+)\b(?!['’]t\b)(?P<rest>[^.!?]*)"  # not "won't", "don't"
 )
 _MY_CLAUSE = re.compile(
     r"(?:^|(?<=[\s,;:(]))[Mm]y (?P<noun>(?:favou?rite |new |old |first |dream )?(?:[a-z]+ )?[a-z]+)"
@@ -37,6 +37,16 @@ _MY_CLAUSE = re.compile(
 _BOUNDARY = re.compile(
     r"\s*(?:[,;:!?()\"“”—–]|\s-\s|\.(?:\s|$)|\b(?:and|but|because|so|which|who|that|when|while|"
     r"since|as|if|though|although|where|cause|cuz|or|until|after|before|than|lol|haha)\b)"
+)
+_CLAUSE_END = re.compile(
+    r"\s*(?:[,;:!?()—–]|\s-\s|\.(?:\s|$)|\b(?:and|but|because|so|which|when|while|since|"
+    r"though|although|cause|cuz|or|until|lol|haha)\b)",
+    re.IGNORECASE,
+)
+# "I", "I've", "I'm really", "I have been" at the start of a clause (the answer drops them).
+_LEADING_I = re.compile(
+    r"^I(?:'ve|’ve|'m|’m|'d|’d|'ll|’ll|\s+have|\s+am|\s+was|\s+had|\s+will)?"
+    r"(?:\s+(?:just|finally|recently|really|also|actually|even|totally|been))*\s+"
 )
 _PREPOSITIONS = frozenset(
     word_list("to at in into on for with about from by through around out up over near inside")
@@ -232,6 +242,32 @@ class _Person:
     def answer(self, span: str) -> str:
         text = self.swap(span.strip())
         return text[:1].upper() + text[1:]
+
+
+def mention_clause(sentence: str, title: str, speaker: str | None) -> str | None:
+    """The clause of `sentence` that names `title`, in the third person (the second for
+    notes, `speaker` None), capitalized; None if no clause names it.
+
+    Clauses end at punctuation (not quotation marks: titles stay) and at conjunctions; a
+    clause that is little more than the name gives the whole sentence. A leading
+    "I" with its auxiliary is dropped: what Gina's "Oh, and btw - I've been working hard on my
+    online store and just teamed up with a local artist." says about *online store* is
+    *Working hard on their online store*.
+    """
+    from ragtune.text.names import normalize_name
+
+    key = f" {normalize_name(title)} "
+    if key.strip() == "":
+        return None
+    for part in _CLAUSE_END.split(sentence):
+        if key not in f" {normalize_name(part)} ":
+            continue
+        if len(part.split()) < len(key.split()) + 2:
+            part = sentence  # the name alone ("Those dreams"): the whole sentence says more
+        text = _LEADING_I.sub("", part.strip()) if speaker else part.strip()
+        text = (third_person(text) if speaker else second_person(text)).strip(" -")
+        return text[:1].upper() + text[1:] if text else None
+    return None
 
 
 def inflect(verb: str, tag: str) -> str:

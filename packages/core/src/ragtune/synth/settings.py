@@ -99,6 +99,13 @@ class TextUnitSettings:
     paraphrases: int = field(
         default=2, metadata={"help": "Phrasings of each fact's question (1 = no paraphrase)."}
     )
+    mentions: Literal["quote", "clause"] = field(
+        default="quote",
+        metadata={
+            "help": 'What "What did X say about Y?" is answered with: the sentence quoted'
+            " (quote) or the clause naming Y, in the third person (clause)."
+        },
+    )
 
 
 @dataclass
@@ -131,6 +138,13 @@ class TemporalSettings:
     )
     orderings: int = field(
         default=200, metadata={"help": '"Did X happen before Y?" questions at most.'}
+    )
+    told_days: bool = field(
+        default=False,
+        metadata={
+            "help": 'Also ask "When did ...?" about events a dated sentence tells without a time'
+            " expression, answered with the day it was told (how LoCoMo dates them)."
+        },
     )
 
 

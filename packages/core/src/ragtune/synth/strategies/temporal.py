@@ -2,9 +2,12 @@
 
 An event is a sentence with a time expression in a dated document ("I went to a LGBTQ support
 group yesterday", said on 8 May 2023); its date is resolved against the document ("7 May
-2023"), never written by a model. Without a teacher the question comes from the sentence
-("When did Caroline go to a LGBTQ support group?"); with one, the teacher phrases it (and its
-paraphrases) while the answer stays the resolved date.
+2023"), never written by a model. With `told_days`, a past or ongoing event a dated sentence
+tells without a time expression ("I lost my job as a banker", said on 19 January 2023) is dated
+by the day it was told ("19 January 2023"), as LoCoMo's own answers date such events. Without
+a teacher the question comes from the sentence ("When did Caroline go to a LGBTQ support
+group?"); with one, the teacher phrases it (and its paraphrases) while the answer stays the
+resolved date (events dated by the day told keep the sentence's question).
 """
 
 from __future__ import annotations
@@ -31,14 +34,21 @@ _DAY = re.compile(r"^(\d{1,2}) ([A-Z][a-z]+) (\d{4})$")
 @dataclass(frozen=True)
 class _Event:
     sentence: UnitSentence
-    expression: str
+    expression: str  # "yesterday"; empty for an event dated by the day it was told
     date: str  # as phrased: "7 May 2023", "the week before 9 June 2023"
     when: str | None  # the heuristic question, if the sentence fits a pattern
     happened: str | None  # "Caroline went to a LGBTQ support group"
 
     @property
+    def told(self) -> bool:
+        """Whether the date is the day the sentence was told, not a time it names."""
+        return not self.expression
+
+    @property
     def note(self) -> str:
         """The grounding of the date: the expression and what it resolves to."""
+        if self.told:
+            return f"{self.sentence.day}: told that day"
         return f"{self.sentence.day}: {self.expression} = {self.date}"
 
     @property
@@ -59,9 +69,16 @@ class TemporalQA(Strategy):
     ) -> Generated:
         """A "when" fact per dated event, then up to `orderings` ordering questions."""
         events = _events(context)
+        if self.settings.told_days:
+            events += _told_events(context, events)
         result = Generated()
         if context.writer == "llm":
-            questions = self._teacher_questions(context, events, result, progress)
+            named = [event for event in events if not event.told]
+            taught = iter(self._teacher_questions(context, named, result, progress))
+            questions = [
+                self._heuristic_questions(context, event) if event.told else next(taught)
+                for event in events
+            ]
         else:
             questions = [self._heuristic_questions(context, event) for event in events]
         for event, asked in zip(events, questions, strict=True):
@@ -133,7 +150,7 @@ class TemporalQA(Strategy):
         dated = [
             (day, event)
             for event in events
-            if event.happened and event.when and (day := _day(event.date))
+            if event.happened and event.when and not event.told and (day := _day(event.date))
         ]
         pairs = [
             (a, b)
@@ -189,6 +206,32 @@ def _events(context: SynthContext) -> list[_Event]:
             when = facts[0].when if facts else None
             happened = facts[0].happened if facts else None
             events.append(_Event(sentence, expressions[0], date, when, happened))
+    return events
+
+
+def _told_events(context: SynthContext, dated: list[_Event]) -> list[_Event]:
+    """Past or ongoing events that dated sentences tell without naming a time, dated by the
+    day they were told; one per turn and question (overlapping units repeat sentences)."""
+    seen = {(event.sentence.turn_id, event.sentence.text) for event in dated}
+    asked: set[str] = set()
+    events = []
+    for unit in context.units:
+        if not unit.timestamp:
+            continue
+        for sentence in context.sentences(unit.id):
+            key = (sentence.turn_id, sentence.text)
+            if sentence.caption is not None or not sentence.day or key in seen:
+                continue
+            if time_expressions(sentence.text):
+                continue  # a time it names but that cannot be resolved: not the day told
+            seen.add(key)
+            if unit.speakers and not sentence.speaker:
+                continue  # the tail of a turn cut by the unit's start: speaker unknown
+            facts = [f for f in first_person_facts(sentence.text, sentence.speaker) if f.when]
+            if not facts or facts[0].when in asked:
+                continue
+            asked.add(str(facts[0].when))
+            events.append(_Event(sentence, "", sentence.day, facts[0].when, facts[0].happened))
     return events
 
 

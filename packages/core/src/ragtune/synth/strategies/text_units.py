@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from ragtune.corpus.types import TextUnit
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
-from ragtune.synth.language import first_person_facts, named_facts
+from ragtune.synth.language import first_person_facts, mention_clause, named_facts
 from ragtune.synth.phrasing import paraphrases, the
 from ragtune.synth.records import QARecord, fact_id, paraphrase_records
 from ragtune.synth.settings import TextUnitSettings
@@ -139,20 +139,31 @@ class TextUnitQA(Strategy):
                     add("statement", position, questions, fact.answer, turn)
             for title in mentioned:
                 name = the(title)
+                said = self._said(sentence, title)
                 if speaker:
                     questions = [f"What did {speaker} say about {name}{on_day}?"]
                     if listener:
                         questions.append(
                             f"What did {speaker} tell {listener} about {name}{on_day}?"
                         )
-                    add("mention", position, questions, f"{speaker} said: “{sentence.text}”", turn)
+                    add("mention", position, questions, said, turn)
                 else:
                     questions = [
                         f"What do your notes say about {name}?",
                         f"What did you write about {name}{on_day}?",
                     ]
-                    add("mention", position, questions, sentence.text, turn)
+                    add("mention", position, questions, said, turn)
         return list(found.values())
+
+    def _said(self, sentence: UnitSentence, title: str) -> str:
+        """What `sentence` says about `title`: the quote, or its clause naming `title`."""
+        if self.settings.mentions == "clause":
+            clause = mention_clause(sentence.text, title, sentence.speaker)
+            if clause:
+                return clause.rstrip(".!?") + "."
+        if sentence.speaker:
+            return f"{sentence.speaker} said: “{sentence.text}”"
+        return sentence.text
 
     def _teacher_written(self, context: SynthContext, progress: bool) -> Generated:
         result = Generated()
