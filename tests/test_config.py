@@ -61,6 +61,7 @@ KNOWN = [
     "synth.temporal.told_days",
     "synth.unanswerable.share",
     "synth.unanswerable.abstention",
+    "synth.unanswerable.kinds",
     "synth.unanswerable.explain",
     "synth.recall.per_unit",
     "synth.recall.passage",
@@ -407,3 +408,14 @@ def test_index_ranges_are_checked() -> None:
     assert "index.gleanings must be 0 or more" in config_error(None, ("index.gleanings=-1",))
     assert "index.batch_size must be at least 1" in config_error(None, ("index.batch_size=0",))
     assert "entity_types" in config_error(None, ("index.entity_types=[]",))
+
+
+def test_synth_choices_are_checked() -> None:
+    assert "synth.unanswerable.kinds must name swapped, absent or both" in config_error(
+        None, ("synth.unanswerable.kinds=[made_up]",)
+    )
+    assert "synth.unanswerable.kinds" in config_error(None, ("synth.unanswerable.kinds=[]",))
+    assert "synth.text_units.mentions" in config_error(None, ("synth.text_units.mentions=poem",))
+    assert load_config(None, ["synth.text_units.mentions=clause"]).synth.text_units.mentions == (
+        "clause"
+    )

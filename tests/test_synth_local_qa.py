@@ -341,6 +341,14 @@ def test_unanswerable_share_and_abstention_are_settings(heuristic: Run) -> None:
         "I don't know."
     }
     assert UnanswerableQA(UnanswerableSettings(share=0)).generate(context, earlier).records == []
+    swapped = UnanswerableQA(UnanswerableSettings(share=0.05, kinds=["swapped"]))
+    records = swapped.generate(context, earlier).records
+    assert 0 < len(records) <= round(0.05 * len(local))  # as many swaps as pass the check
+    assert all(r.answer.split(".")[0].startswith(("I only", "What I", "That was")) for r in records)
+    absent = UnanswerableQA(UnanswerableSettings(share=0.05, kinds=["absent"]))
+    records = absent.generate(context, earlier).records
+    assert len(records) == round(0.05 * len(local))
+    assert not any(re.search(r"\b(?:Caroline|Melanie)\b", r.answer) for r in records)
     assert UnanswerableQA().generate(context, []).records == []
 
 

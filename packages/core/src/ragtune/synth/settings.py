@@ -160,6 +160,13 @@ class UnanswerableSettings:
         default=DEFAULT_ABSTENTION,
         metadata={"help": "The sentence every answer to an unanswerable question ends with."},
     )
+    kinds: list[str] = field(
+        default_factory=lambda: ["swapped", "absent"],
+        metadata={
+            "help": "Which unanswerable questions: swapped (a fact one speaker stated, asked of"
+            " the other) and absent (about people the memory never mentions)."
+        },
+    )
     explain: bool = field(
         default=True,
         metadata={
@@ -255,6 +262,11 @@ class SynthConfig:
             raise ConfigError("synth.unanswerable.share must be between 0 and 1")
         if not self.unanswerable.abstention.strip():
             raise ConfigError("synth.unanswerable.abstention must not be empty")
+        kinds = self.unanswerable.kinds
+        if not kinds or any(kind not in ("swapped", "absent") for kind in kinds):
+            raise ConfigError(
+                f"synth.unanswerable.kinds must name swapped, absent or both, not {kinds}"
+            )
         counts = {
             "max_tokens": self.max_tokens,
             "batch_size": self.batch_size,

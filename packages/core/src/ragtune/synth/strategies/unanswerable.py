@@ -73,14 +73,19 @@ class UnanswerableQA(Strategy):
         self, context: SynthContext, earlier: Sequence[QARecord], *, progress: bool = False
     ) -> Generated:
         """About `share` unanswerable records per earlier local record: half swapped
-        speakers, the rest (and any shortfall) absent people."""
+        speakers, the rest (and any shortfall) absent people; all of one kind when `kinds`
+        names only one."""
         local = [r for r in earlier if r.query_scope == "local" and r.kind != "recall"]
         wanted = round(self.settings.share * len(local))
         rng = context.rng(self.name)
-        swapped = _swapped_questions(context, earlier)
-        rng.shuffle(swapped)
-        questions = swapped[: wanted // 2 + wanted % 2]
-        questions += _absent_questions(context, rng, wanted - len(questions))
+        kinds = self.settings.kinds
+        questions: list[_Question] = []
+        if "swapped" in kinds:
+            swapped = _swapped_questions(context, earlier)
+            rng.shuffle(swapped)
+            questions = swapped[: wanted // 2 + wanted % 2 if "absent" in kinds else wanted]
+        if "absent" in kinds:
+            questions += _absent_questions(context, rng, wanted - len(questions))
         result = Generated()
         for question in questions:
             answer = self.settings.abstention
