@@ -18,7 +18,7 @@ from ragtune.cli import evaluate as _register_eval  # noqa: F401  (adds eval to 
 from ragtune.corpus.types import Document, TextUnit, Turn
 from ragtune.errors import RagtuneError
 from ragtune.eval.evaluation import parse_system_limits, pool_runs
-from ragtune.eval.locomo_scoring import exact_match, score_answer
+from ragtune.eval.locomo_scoring import exact_match, same_month, score_answer
 from ragtune.eval.paired import paired_difference, paired_differences
 from ragtune.eval.questions import Question, load_questions
 from ragtune.eval.runner import ScoredAnswer, SystemRun, evidence_found
@@ -113,6 +113,17 @@ def test_exact_match_compares_normalized_answers_and_cuts_open_domain_gold() -> 
     assert not exact_match("", "a", 4)  # nothing left of either is no match
 
 
+def test_same_month_checks_the_month_and_year_a_temporal_gold_names() -> None:
+    assert same_month("19 January 2023.", "19 January, 2023")
+    assert same_month("The week before 30 January 2023.", "January, 2023")
+    assert not same_month("The week before 20 June 2023.", "January, 2023")  # F1 0.29 still
+    assert score_answer("The week before 20 June 2023.", "January, 2023", 2) > 0.25
+    assert not same_month("19 January 2022.", "19 January, 2023")  # the wrong year
+    assert same_month("In May, I think.", "May")  # no year in the gold: the month decides
+    assert not same_month("Last spring.", "May 2023")
+    assert same_month("2022", "A few years ago") is None  # no month to check
+
+
 def scored(
     conversation: str, number: int, category: int, gold: str, prediction: str, **kwargs: Any
 ) -> ScoredAnswer:
@@ -130,17 +141,21 @@ def test_a_run_reports_exact_match_abstention_length_and_evidence_recall() -> No
             scored("c1", 1, 4, "Ines", "It is not mentioned in the memory.", evidence_found=False),
             scored("c1", 2, 2, "May 2023", "In May 2023", evidence_found=True),
             scored("c1", 3, 5, "", "Not mentioned.", evidence_found=None),
+            scored("c1", 4, 2, "1 June 2023", "The week before 9 July 2023", evidence_found=None),
+            scored("c1", 5, 2, "Two years ago", "2021", evidence_found=None),
         ],
         1,
         1,
     )
     found = run.diagnostics()
-    assert found["exact_match"] == pytest.approx(1 / 3)
-    assert found["abstention_1_4"] == pytest.approx(1 / 3)  # category 5 does not count
-    assert found["answer_words"] == pytest.approx((1 + 7 + 3) / 3)
+    assert found["exact_match"] == pytest.approx(1 / 5)
+    assert found["abstention_1_4"] == pytest.approx(1 / 5)  # category 5 does not count
+    assert found["answer_words"] == pytest.approx((1 + 7 + 3 + 6 + 1) / 5)
     assert found["evidence_recall"] == pytest.approx(2 / 3)
+    assert found["right_month"] == pytest.approx(1 / 2)  # "Two years ago" names no month
     summary = run.to_json()
-    assert summary["exact_match"] == 0.3333 and summary["evidence_recall"] == 0.6667
+    assert summary["exact_match"] == 0.2 and summary["evidence_recall"] == 0.6667
+    assert summary["right_month"] == 0.5
     assert summary["answers"][0]["conversation"] == "c1"
     assert summary["answers"][1]["evidence_found"] is False
 

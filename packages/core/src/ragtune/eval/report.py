@@ -130,21 +130,25 @@ def _diagnostic_lines(runs: Sequence[SystemRun]) -> list[str]:
         "",
         "## Answers (categories 1–4)",
         "",
-        "Exact match: the normalized answer is the gold answer. Abstained: the answer says "
-        "it is not mentioned. Evidence recall@k: a passage in the prompt holds a gold "
-        "evidence turn.",
+        "Exact match: the normalized answer is the gold answer. Right month: of the temporal "
+        "answers whose gold names a month, the share naming that month and year (token F1 "
+        "credits a date for its year alone). Abstained: the answer says it is not mentioned. "
+        "Evidence recall@k: a passage in the prompt holds a gold evidence turn.",
         "",
-        "| system | exact match | abstained | words per answer | evidence recall@k |",
-        "|---|---|---|---|---|",
+        "| system | exact match | right month | abstained | words per answer | evidence recall@k |",
+        "|---|---|---|---|---|---|",
     ]
     for run in runs:
         found = run.diagnostics()
         words = found["answer_words"]
-        lines.append(
-            f"| {run.system} | {_number(found['exact_match'])} | "
-            f"{_number(found['abstention_1_4'])} | {'–' if words is None else f'{words:.1f}'} | "
-            f"{_number(found['evidence_recall'])} |"
-        )
+        cells = [
+            _number(found["exact_match"]),
+            _number(found["right_month"]),
+            _number(found["abstention_1_4"]),
+            "–" if words is None else f"{words:.1f}",
+            _number(found["evidence_recall"]),
+        ]
+        lines.append(f"| {run.system} | " + " | ".join(cells) + " |")
     return lines
 
 

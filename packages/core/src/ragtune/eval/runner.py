@@ -16,6 +16,7 @@ from ragtune.eval.locomo_scoring import (
     CategoryScores,
     abstains,
     exact_match,
+    same_month,
     score_answer,
     summarize,
 )
@@ -48,6 +49,14 @@ class ScoredAnswer:
         return category in ANSWERED_CATEGORIES and exact_match(
             self.answer.text, self.question.answer, category
         )
+
+    @property
+    def right_month(self) -> bool | None:
+        """For a temporal question (category 2) whose gold answer names a month, whether the
+        answer names the same month and year; else None."""
+        if self.question.category != 2:
+            return None
+        return same_month(self.answer.text, self.question.answer)
 
     @property
     def words(self) -> int:
@@ -92,13 +101,16 @@ class SystemRun:
 
     def diagnostics(self) -> dict[str, float | None]:
         """Over the answers to categories 1-4: the exact-match rate, the share that abstain,
-        the mean answer length in words; over the answers that had passages and known
-        evidence, the share whose passages held an evidence turn (recall@k). None when no
-        answer backs a number."""
+        the mean answer length in words; over the temporal answers whose gold names a month,
+        the share naming that month (`same_month`); over the answers that had passages and
+        known evidence, the share whose passages held an evidence turn (recall@k). None when
+        no answer backs a number."""
         answered = [a for a in self.answers if a.question.category in ANSWERED_CATEGORIES]
         checked = [a.evidence_found for a in self.answers if a.evidence_found is not None]
+        months = [m for a in answered if (m := a.right_month) is not None]
         return {
             "exact_match": _share([a.exact for a in answered]),
+            "right_month": _share(months),
             "abstention_1_4": _share([abstains(a.answer.text) for a in answered]),
             "answer_words": statistics.fmean([a.words for a in answered]) if answered else None,
             "evidence_recall": _share(checked),
