@@ -26,12 +26,14 @@ DEMO_TRAINING ?= --epochs 4 --lr 1e-3
 # `make bench`: a memory of each LoCoMo dev conversation, built once under runs/; every system
 # answers every question of its conversation, except long context, which reads the model's
 # whole window for each (about 30 s on 2 cores) and answers a bounded share (every category
-# keeps its share). BENCH_LIMIT (questions per conversation) makes a quicker run.
+# keeps its share). BENCH_LIMIT (questions per conversation) makes a quicker run. The memories
+# are built with ragtune's defaults (the best measured recipe, docs/experiments.md);
+# BENCH_SYNTH and BENCH_TRAINING take settings to try another one.
 BENCH_DATA ?= ../shared/data/locomo/locomo_dev.json
 BENCH_CONVERSATIONS ?= conv-26 conv-30 conv-41
 BENCH_MEMORIES := $(BENCH_CONVERSATIONS:%=runs/memory-%)
-BENCH_STRATEGIES ?= 'synth.strategies=[text_units,temporal,unanswerable]'
-BENCH_TRAINING ?= --epochs 2 --lr 1e-3 --batch-size 4 --max-seq-len 512
+BENCH_SYNTH ?=
+BENCH_TRAINING ?=
 BENCH_LIMIT ?=
 BENCH_SYSTEM_LIMITS ?= long-context=30
 BENCH_RUN := runs/bench-$(shell date +%Y%m%d-%H%M%S)
@@ -86,7 +88,7 @@ bench: setup $(BENCH_MEMORIES:%=%/adapters/default/manifest.json)
 runs/memory-%/adapters/default/manifest.json: | setup
 	$(BIN)/python bench/locomo_conversation.py $(BENCH_DATA) $* runs/memory-$*.json
 	$(BIN)/ragtune index runs/memory-$* --corpus runs/memory-$*.json
-	$(BIN)/ragtune synthesize runs/memory-$* $(BENCH_STRATEGIES)
+	$(BIN)/ragtune synthesize runs/memory-$* $(BENCH_SYNTH)
 	$(BIN)/ragtune train runs/memory-$* $(BENCH_TRAINING)
 
 lint: setup

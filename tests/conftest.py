@@ -102,14 +102,18 @@ def indexed_slice(
     locomo_slice: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A workspace of the LoCoMo slice, ingested (tiny model's tokenizer) and indexed with the
-    heuristic extractor. Shared: copy it (`synth_workspace`) before writing to it."""
+    heuristic extractor; its memory.yaml names every synthesis strategy (the default runs two),
+    so that the synthesis tests see them all. Shared: copy it (`synth_workspace`) before
+    writing to it."""
     from ragtune.config import save_config
     from ragtune.index.pipeline import build_index
+    from ragtune.synth import STRATEGY_NAMES
 
     overrides = [
         f"chunking.tokenizer=hf:{tiny_model_dir}",
         f"model=hf:{tiny_model_dir}",
         f"corpus.path={locomo_slice}",
+        f"synth.strategies=[{','.join(STRATEGY_NAMES)}]",
     ]
     config = load_config(None, overrides)
     workspace = Workspace.at(tmp_path_factory.mktemp("slice") / "memory", create=True)

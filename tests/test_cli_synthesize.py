@@ -102,7 +102,7 @@ def test_options_choose_strategies_counts_and_split(synth_workspace: Workspace) 
     assert list(card["strategies"]) == ["text_units"]
     saved = yaml.safe_load(synth_workspace.config_path.read_text(encoding="utf-8"))["synth"]
     assert saved["strategies"] == ["text_units"]
-    assert saved["text_units"] == {"per_unit": 2, "paraphrases": 1}
+    assert saved["text_units"] == {"per_unit": 2, "paraphrases": 1, "mentions": "clause"}
     assert saved["split"] == "source"
     assert saved["seed"] == 3
 

@@ -93,8 +93,9 @@ def test_mentions_are_answered_with_the_quote_or_the_clause_naming_them(heuristi
     """ "What did X say about Y?" is answered with X's sentence quoted, or with `mentions:
     clause` the clause of it that names Y, in the third person; every other fact is the same."""
     context = heuristic.context
-    quoted = heuristic.records("text_units")
-    clause = TextUnitQA(TextUnitSettings(mentions="clause")).generate(context, []).records
+    clause = heuristic.records("text_units")  # the default
+    assert heuristic.config.synth.text_units.mentions == "clause"
+    quoted = TextUnitQA(TextUnitSettings(mentions="quote")).generate(context, []).records
     assert [r.question for r in clause] == [r.question for r in quoted]
     said = re.compile(r"What did (\w+) (?:say|tell \w+) about (.+?)(?: on \d.*)?\?")
     changed = 0
@@ -218,14 +219,15 @@ def test_orderings_are_consistent_with_the_dates(heuristic: Run) -> None:
 
 
 def test_told_days_date_untimed_events_by_the_day_they_were_told(heuristic: Run) -> None:
-    """With `told_days`, "I talked about my transgender journey" said on 9 June 2023 is asked
-    "When did Caroline talk about ...?" and answered 9 June 2023, the way LoCoMo dates events
-    a session tells without naming a time; what the default run asks stays as it was."""
+    """With `told_days` (the default), "I talked about my transgender journey" said on 9 June
+    2023 is asked "When did Caroline talk about ...?" and answered 9 June 2023, the way LoCoMo
+    dates events a session tells without naming a time; what is asked without it stays."""
     context = heuristic.context
-    default = heuristic.records("temporal")
-    told = TemporalQA(TemporalSettings(told_days=True)).generate(context, []).records
-    assert [r for r in told if r.question in {d.question for d in default}] == default
-    added = [r for r in told if r not in default]
+    told = heuristic.records("temporal")  # the default
+    assert heuristic.config.synth.temporal.told_days
+    named = TemporalQA(TemporalSettings(told_days=False)).generate(context, []).records
+    assert [r for r in told if r.question in {d.question for d in named}] == named
+    added = [r for r in told if r not in named]
     talked = record_asking(added, "When did Caroline talk about their transgender journey?")
     assert talked.answer == "9 June 2023." and talked.evidence == ("D3:1",)
     assert talked.support == "9 June 2023: told that day"

@@ -24,15 +24,15 @@ class TrainConfig:
             "4bit (the fastest correct choice, on a GPU and on these CPUs alike)."
         },
     )
-    epochs: float = field(default=3.0, metadata={"help": "Passes over the training data."})
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the training data."})
     max_steps: int = field(
         default=-1, metadata={"help": "Stop after this many optimizer steps (-1: no limit)."}
     )
-    lr: float = field(default=2e-4, metadata={"help": "Peak learning rate (cosine schedule)."})
+    lr: float = field(default=1e-3, metadata={"help": "Peak learning rate (cosine schedule)."})
     batch_size: int = field(default=4, metadata={"help": "Examples per device per step."})
     grad_accum: int = field(default=1, metadata={"help": "Steps whose gradients add up."})
     max_seq_len: int = field(
-        default=1024, metadata={"help": "Longest example in tokens (longer ones are cut)."}
+        default=512, metadata={"help": "Longest example in tokens (longer ones are cut)."}
     )
     warmup_ratio: float = field(default=0.03, metadata={"help": "Share of steps warming up."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
