@@ -9,4 +9,11 @@ from ragtune.synth.card import DatasetCard
 from ragtune.synth.records import KINDS, QARecord
 from ragtune.synth.settings import DEFAULT_STRATEGIES, STRATEGY_NAMES, SynthConfig
 
-__all__ = ["DEFAULT_STRATEGIES", "KINDS", "STRATEGY_NAMES", "DatasetCard", "QARecord", "SynthConfig"]
+__all__ = [
+    "DEFAULT_STRATEGIES",
+    "KINDS",
+    "STRATEGY_NAMES",
+    "DatasetCard",
+    "QARecord",
+    "SynthConfig",
+]
