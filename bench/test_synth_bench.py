@@ -15,14 +15,17 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def indexed_locomo(embedded_model: Any, locomo_dev: Path, tmp_path_factory: Any) -> Any:
-    """A workspace of the LoCoMo dev file, ingested (embedded tokenizer) and indexed."""
+    """A workspace of the LoCoMo dev file, ingested (embedded tokenizer) and indexed, set to
+    run every strategy (the default runs two)."""
     from ragtune.config import load_config
     from ragtune.index.pipeline import build_index
     from ragtune.ingestion import ingest
+    from ragtune.synth import STRATEGY_NAMES
     from ragtune.workspace import Workspace
 
     workspace = Workspace.at(tmp_path_factory.mktemp("synth-bench") / "locomo", create=True)
-    config = load_config(None, [f"corpus.path={locomo_dev}"])
+    strategies = f"synth.strategies=[{','.join(STRATEGY_NAMES)}]"
+    config = load_config(None, [f"corpus.path={locomo_dev}", strategies])
     ingest(workspace, config, progress=False)
     build_index(workspace, config, progress=False)
     return workspace, config
