@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ragtune.prompts import RECALL_PROMPT
 from ragtune.synth.grounding import support
+from ragtune.synth.language import first_person_facts
+from ragtune.synth.records import QARecord
 from ragtune.synth.settings import (
     DEFAULT_ABSTENTION,
     RecallSettings,
@@ -249,6 +251,36 @@ def test_told_days_date_untimed_events_by_the_day_they_were_told(heuristic: Run)
         assert said[turn].speaker and said[turn].speaker in record.question
         assert not record.question.startswith("Did ")  # no orderings of told days
     assert len({r.question for r in added}) == len(added)
+
+
+def test_told_days_keep_their_own_questions_with_a_teacher(heuristic: Run, taught: Run) -> None:
+    """The teacher phrases questions about a time a sentence names; an event dated by the day
+    it was told keeps the sentence's own question, and the teacher is not shown it."""
+
+    def told(records: list[QARecord]) -> dict[str, QARecord]:
+        return {r.question: r for r in records if (r.support or "").endswith("told that day")}
+
+    heuristic_told = told(heuristic.records("temporal"))
+    taught_told = told(taught.generated["temporal"].records)
+    assert heuristic_told
+    assert {q: r.answer for q, r in taught_told.items()} == {
+        q: r.answer for q, r in heuristic_told.items()
+    }
+    context = heuristic.context
+    temporal_prompts = [p for p in taught.prompts if p.startswith("In a conversation on")]
+    assert temporal_prompts
+    asked = {q: r for q, r in heuristic_told.items() if q.startswith("When ")}
+    assert asked
+    for question, record in asked.items():  # the sentence's own question, not its paraphrase
+        (turn,) = record.evidence
+        sentence = next(
+            s.text
+            for unit in context.units
+            for s in context.sentences(unit.id)
+            if s.turn_id == turn
+            and any(f.when == question for f in first_person_facts(s.text, s.speaker))
+        )
+        assert not any(sentence in prompt for prompt in temporal_prompts), sentence
 
 
 def test_temporal_questions_with_a_teacher_keep_the_resolved_dates(
