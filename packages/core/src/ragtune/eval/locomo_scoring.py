@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ragtune.text.lexicon import MONTHS
 from ragtune.text.terms import stem
 
 CATEGORY_NAMES: dict[int, str] = {
@@ -144,11 +145,7 @@ def exact_match(prediction: str, gold: str | int, category: int) -> bool:
     return normalize_answer(prediction) == normalize_answer(expected) != ""
 
 
-_MONTH = re.compile(
-    r"\b(january|february|march|april|may|june|july|august|september|october|november|"
-    r"december)\b",
-    re.IGNORECASE,
-)
+_MONTH = re.compile(rf"\b({'|'.join(MONTHS)})\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[89]\d\d|2\d\d\d)\b")
 
 

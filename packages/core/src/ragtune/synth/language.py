@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from ragtune.text.dates import time_expressions
 from ragtune.text.lexicon import STOPWORDS, word_list
+from ragtune.text.names import normalize_name
 
 _CLAUSE_START = r"(?:^|(?<=[\s,;:(]))"
 _ADVERBS = (
@@ -254,8 +255,6 @@ def mention_clause(sentence: str, title: str, speaker: str | None) -> str | None
     online store and just teamed up with a local artist." says about *online store* is
     *Working hard on their online store*.
     """
-    from ragtune.text.names import normalize_name
-
     key = f" {normalize_name(title)} "
     if key.strip() == "":
         return None
@@ -265,8 +264,7 @@ def mention_clause(sentence: str, title: str, speaker: str | None) -> str | None
         if len(part.split()) < len(key.split()) + 2:
             part = sentence  # the name alone ("Those dreams"): the whole sentence says more
         text = _LEADING_I.sub("", part.strip()) if speaker else part.strip()
-        text = (third_person(text) if speaker else second_person(text)).strip(" -")
-        return text[:1].upper() + text[1:] if text else None
+        return _Person(speaker, speaker).answer(text.strip(" -")) or None
     return None
 
 

@@ -68,9 +68,7 @@ class TemporalQA(Strategy):
         self, context: SynthContext, earlier: Sequence[QARecord], *, progress: bool = False
     ) -> Generated:
         """A "when" fact per dated event, then up to `orderings` ordering questions."""
-        events = _events(context)
-        if self.settings.told_days:
-            events += _told_events(context, events)
+        events = _events(context, told_days=self.settings.told_days)
         result = Generated()
         if context.writer == "llm":
             named = [event for event in events if not event.told]
@@ -188,8 +186,12 @@ class TemporalQA(Strategy):
         return records
 
 
-def _events(context: SynthContext) -> list[_Event]:
-    events = []
+def _events(context: SynthContext, *, told_days: bool) -> list[_Event]:
+    """The dated events (a time expression that resolves), then, with `told_days`, the past or
+    ongoing events that dated sentences tell without naming a time, dated by the day they were
+    told (one per question: overlapping units repeat sentences)."""
+    events, told = [], []
+    asked: set[str] = set()
     for unit in context.units:
         if not unit.timestamp:
             continue
@@ -197,42 +199,23 @@ def _events(context: SynthContext) -> list[_Event]:
             if sentence.caption is not None:
                 continue
             expressions = time_expressions(sentence.text)
-            if not expressions:
-                continue
-            date = resolve_time(expressions[0], sentence.written)
-            if date is None:
+            if expressions:
+                date = resolve_time(expressions[0], sentence.written)
+                if date is None:
+                    continue
+            elif told_days and sentence.day and (sentence.speaker or not unit.speakers):
+                date = sentence.day  # (no speaker: the tail of a turn cut by the unit's start)
+            else:
                 continue
             facts = [f for f in first_person_facts(sentence.text, sentence.speaker) if f.when]
             when = facts[0].when if facts else None
             happened = facts[0].happened if facts else None
-            events.append(_Event(sentence, expressions[0], date, when, happened))
-    return events
-
-
-def _told_events(context: SynthContext, dated: list[_Event]) -> list[_Event]:
-    """Past or ongoing events that dated sentences tell without naming a time, dated by the
-    day they were told; one per turn and question (overlapping units repeat sentences)."""
-    seen = {(event.sentence.turn_id, event.sentence.text) for event in dated}
-    asked: set[str] = set()
-    events = []
-    for unit in context.units:
-        if not unit.timestamp:
-            continue
-        for sentence in context.sentences(unit.id):
-            key = (sentence.turn_id, sentence.text)
-            if sentence.caption is not None or not sentence.day or key in seen:
-                continue
-            if time_expressions(sentence.text):
-                continue  # a time it names but that cannot be resolved: not the day told
-            seen.add(key)
-            if unit.speakers and not sentence.speaker:
-                continue  # the tail of a turn cut by the unit's start: speaker unknown
-            facts = [f for f in first_person_facts(sentence.text, sentence.speaker) if f.when]
-            if not facts or facts[0].when in asked:
-                continue
-            asked.add(str(facts[0].when))
-            events.append(_Event(sentence, "", sentence.day, facts[0].when, facts[0].happened))
-    return events
+            if expressions:
+                events.append(_Event(sentence, expressions[0], date, when, happened))
+            elif when is not None and when not in asked:
+                asked.add(when)
+                told.append(_Event(sentence, "", date, when, happened))
+    return events + told
 
 
 def _dated_events(context: SynthContext, sentence: UnitSentence) -> list[str]:
