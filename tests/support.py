@@ -34,6 +34,29 @@ def write(path: Path, text: str | bytes) -> Path:
     return path
 
 
+#: A ChatML template that refuses a system message, as Gemma's does.
+NO_SYSTEM_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def model_without_system_role(model_dir: Path, target: Path) -> Path:
+    """A copy of the model folder `model_dir` at `target` whose chat template refuses system
+    messages (`NO_SYSTEM_TEMPLATE`). Returns `target`."""
+    import shutil
+
+    shutil.copytree(model_dir, target)
+    config_path = target / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("chat_template", None)
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    (target / "chat_template.jinja").write_text(NO_SYSTEM_TEMPLATE, encoding="utf-8")
+    return target
+
+
 def minimal_locomo_record(sample_id: str = "conv-x") -> dict[str, Any]:
     """A small valid LoCoMo conversation: two sessions of Ann and Bob."""
     return {

@@ -23,7 +23,7 @@ from ragtune.corpus.tables import read_text_units, write_text_units
 from ragtune.corpus.types import TextUnit
 from ragtune.errors import RagtuneError
 from ragtune.llm.types import Message
-from ragtune.prompts import answer_messages
+from ragtune.prompts import answer_messages, memory_messages
 from ragtune.workspace import Workspace
 
 #: Notes on unrelated topics; the planted one answers the planted question.
@@ -247,12 +247,17 @@ def test_each_system_builds_its_prompt_from_its_own_memory(tiny_memory: Workspac
         "[2024-01-01 09:00]\nBob: Nice! I started learning the cello with a teacher named Ines.",
     )
     assert answers["oracle"].prompt_tokens == reader.count_tokens(oracle_prompt)
-    question_only = reader.count_tokens(answer_messages("Who teaches Bob the cello?"))
-    for name in ("native", "base"):
-        assert answers[name].unit_ids == () and answers[name].prompt_tokens == question_only
+    question = answer_messages("Who teaches Bob the cello?")
+    assert answers["base"].unit_ids == answers["native"].unit_ids == ()
+    assert answers["base"].prompt_tokens == reader.count_tokens(question)
+    # The tuned systems ask as the records were written: the memory's system message first.
+    assert answers["native"].prompt_tokens == reader.count_tokens(memory_messages(question))
+    assert answers["native"].prompt_tokens > answers["base"].prompt_tokens
     for name in ("rag", "hybrid"):
         assert len(answers[name].unit_ids) == 2
     assert answers["rag"].unit_ids == answers["hybrid"].unit_ids
+    system_tokens = answers["native"].prompt_tokens - answers["base"].prompt_tokens
+    assert answers["hybrid"].prompt_tokens == answers["rag"].prompt_tokens + system_tokens
     assert "Ines" in next(u.text for u in units if u.id == answers["rag"].unit_ids[0])
     assert set(answers["long-context"].unit_ids) == {u.id for u in units}
     assert answers["long-context"].truncated_tokens == 0

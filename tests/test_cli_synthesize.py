@@ -122,7 +122,7 @@ def test_quiet_silences_warnings(synth_workspace: Workspace) -> None:
     card = json.loads(synth_workspace.card_path.read_text(encoding="utf-8"))
     assert card["tokens"]["counted_in"] == "words"
     assert card["tokens"]["prompt"] == sum(
-        len(r["prompt"][0]["content"].split())
+        len(r["prompt"][-1]["content"].split())
         for path in (synth_workspace.train_path, synth_workspace.val_path)
         for r in jsonl(path)
     )

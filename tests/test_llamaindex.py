@@ -21,6 +21,7 @@ from llama_index.retrievers.ragtune import RagTuneRetriever, ingest_documents
 from notes import QUESTION
 from ragtune.corpus.tables import read_documents
 from ragtune.errors import CorpusError
+from ragtune.prompts import memory_messages
 from ragtune.workspace import Workspace
 from support import run_readme_section, tune_from_shared_memory
 
@@ -112,7 +113,9 @@ def test_chat_uses_the_models_chat_template_and_streams(memory: Path) -> None:
     answer = llm.chat(messages)
     assert "Porto" in str(answer.message.content)
     assert answer.raw["completion_tokens"] > 0
-    rendered = llm.model.backend.render_prompt([{"role": "user", "content": QUESTION}])
+    rendered = llm.model.backend.render_prompt(
+        memory_messages([{"role": "user", "content": QUESTION}])
+    )
     assert answer.raw["prompt_tokens"] == len(llm.model.backend.tokenizer(rendered)["input_ids"])
     streamed = list(llm.stream_chat(messages))
     assert streamed[-1].message.content == answer.message.content

@@ -18,7 +18,8 @@ from ragtune.llm import (
     TokenUsage,
     load_backend,
 )
-from ragtune.llm.transformers_backend import TransformersBackend
+from ragtune.llm.transformers_backend import TransformersBackend, accepts_system_message
+from ragtune.prompts import memory_messages
 from ragtune.testing import build_tiny_chat_model
 
 PROMPTS = [
@@ -326,3 +327,22 @@ def test_generation_params_defaults_are_greedy_and_hashable() -> None:
 def test_unknown_dtype_raises_backend_error(tiny_model_dir: Path) -> None:
     with pytest.raises(BackendError, match="unknown dtype"):
         TransformersBackend(tiny_model_dir, device="cpu", dtype="float7")
+
+
+def test_a_template_that_refuses_system_messages_gets_their_text_in_the_first_question(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from support import model_without_system_role
+
+    plain = TransformersBackend(str(tiny_model_dir))
+    strict = TransformersBackend(str(model_without_system_role(tiny_model_dir, tmp_path / "m")))
+    assert accepts_system_message(plain.tokenizer)
+    assert not accepts_system_message(strict.tokenizer)
+    briefed = [Message(role="system", content="Be brief."), *user("Hi")]
+    assert strict.render_prompt(briefed) == plain.render_prompt(user("Be brief.\n\nHi"))
+    # The tuned model's empty system message is dropped there, and kept where it is accepted.
+    asked = memory_messages(user("Hi"))
+    assert strict.render_prompt(asked) == plain.render_prompt(user("Hi"))
+    assert plain.render_prompt(asked) == "<|im_start|>system\n<|im_end|>\n" + plain.render_prompt(
+        user("Hi")
+    )

@@ -28,7 +28,7 @@ from ragtune.llm.types import Message, TokenUsage
 from ragtune.llm.weights import weights_hash
 from ragtune.model import MemoryModel, Recollection
 from ragtune.model.bm25 import BM25
-from ragtune.prompts import recall_question
+from ragtune.prompts import memory_messages, recall_question
 from ragtune.testing import build_tiny_chat_model
 from ragtune.workspace import Workspace
 from tiny_notes import QUESTION, corpus
@@ -59,8 +59,9 @@ def memory(tiny_notes_memory: Path) -> Memory:
 
 
 def prompt_tokens(model: MemoryModel, messages: list[Message]) -> int:
-    """How many tokens the prompt of `messages` is, chat template applied."""
-    prompt = model.backend.render_prompt(messages)
+    """How many tokens the prompt of `messages` is as the tuned model is asked: the memory's
+    system message first, chat template applied."""
+    prompt = model.backend.render_prompt(memory_messages(messages))
     return len(model.backend.tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 

@@ -21,6 +21,7 @@ from ragtune.config import load_config
 from ragtune.corpus.tables import read_text_units
 from ragtune.errors import ConfigError, RagtuneError
 from ragtune.llm.cache import CachedChatBackend
+from ragtune.prompts import MEMORY_SYSTEM_PROMPT
 from ragtune.synth import KINDS, STRATEGY_NAMES, DatasetCard
 from ragtune.synth.pipeline import read_records, synthesize
 from ragtune.synth.prompts import SYSTEM
@@ -75,7 +76,8 @@ def test_every_line_is_a_conversational_prompt_completion_record(
     assert (len(train), len(val)) == (card.train, card.val)
     for line in train + val:
         assert set(line) == FIELDS
-        [prompt] = line["prompt"]
+        system, prompt = line["prompt"]
+        assert system == {"role": "system", "content": MEMORY_SYSTEM_PROMPT}
         [completion] = line["completion"]
         assert set(prompt) == {"role", "content"} and prompt["role"] == "user"
         assert set(completion) == {"role", "content"} and completion["role"] == "assistant"

@@ -18,6 +18,7 @@ from collections import Counter
 import pytest
 
 from ragtune.config import load_config
+from ragtune.prompts import MEMORY_SYSTEM_PROMPT
 from ragtune.synth.pipeline import synthesize
 from ragtune.synth.records import QARecord, fact_id
 from ragtune.synth.settings import EntityTemplateSettings, RelationshipTemplateSettings
@@ -66,7 +67,10 @@ def test_records_are_traceable_and_in_trl_format(run: Run, name: str) -> None:
             assert record.source_ids == context.in_order(record.source_ids)  # corpus order
         assert all(DIA_ID.match(turn) for turn in record.evidence)
         line = record.to_json()
-        assert line["prompt"] == [{"role": "user", "content": record.question}]
+        assert line["prompt"] == [
+            {"role": "system", "content": MEMORY_SYSTEM_PROMPT},
+            {"role": "user", "content": record.question},
+        ]
         assert line["completion"] == [{"role": "assistant", "content": record.answer}]
         assert line["kind"] == record.kind
         assert line["query_scope"] == record.query_scope

@@ -397,3 +397,33 @@ def test_train_defaults_are_valid_and_base_model_defaults_to_model(tiny_model_di
     assert config.train.quantization == "auto"
     other = load_config(None, [f"model=hf:{tiny_model_dir}", "train.base_model=hf:/elsewhere"])
     assert other.base_model == "hf:/elsewhere"
+
+
+def _trained_text(run_spy: TrainerSpy, index: int = 0) -> str:
+    trainer = run_spy.trainers[0]
+    return str(trainer.processing_class.decode(trainer.train_dataset[index]["input_ids"]))
+
+
+def test_every_record_is_trained_as_the_model_is_asked_with_the_memory_system_message(
+    trained: TrainedRun,
+) -> None:
+    # The records on disk open with the question alone; training puts the memory's (empty)
+    # system message first, as `MemoryModel` asks.
+    first = json.loads(trained.workspace.train_path.read_text(encoding="utf-8").splitlines()[0])
+    assert [m["role"] for m in first["prompt"]] == ["user"]
+    text = _trained_text(trained.spy)
+    assert text.startswith("<|im_start|>system\n<|im_end|>\n<|im_start|>user\nWhat is fact ")
+
+
+def test_a_model_whose_template_refuses_system_messages_trains_on_the_question_alone(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from support import model_without_system_role
+
+    strict = model_without_system_role(tiny_model_dir, tmp_path / "strict-model")
+    workspace = train_workspace(tmp_path / "memory")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        spy = patch_trainer(monkeypatch)
+        train_adapter(workspace, train_config(strict, "train.max_steps=1"), progress=False)
+    assert _trained_text(spy).startswith("<|im_start|>user\nWhat is fact ")
+    assert (workspace.adapter_path("default") / "adapter_model.safetensors").is_file()

@@ -11,6 +11,9 @@ answers well only when it is asked the way it was trained. Three shapes:
 - the **recall prompt**: the question wrapped in the recall instruction (`recall_question`), how
   recall records are written and how `MemoryModel.recall` asks.
 
+Every chat with the tuned model, in its training records and when it is asked, opens with the
+memory's own system message (`memory_messages`).
+
 A leaf of the package: it imports nothing of ragtune but the message type.
 """
 
@@ -26,6 +29,12 @@ CONTEXT_INSTRUCTION = (
     "from these passages, briefly. If they do not say, answer that it is not mentioned."
 )
 
+#: The system message of every chat with the tuned model, in training and when it is asked: empty.
+#: A chat template puts the base model's default system prompt before a chat that opens without
+#: one (SmolLM2's "You are a helpful AI assistant named SmolLM, ..." is 16 of a short question's
+#: 37 prompt tokens); an empty one in its place makes every record a third shorter to train on.
+MEMORY_SYSTEM_PROMPT = ""
+
 #: The instruction of a recall question.
 RECALL_PROMPT = "Recall the passage of your memory that answers this question: {question}"
 
@@ -37,6 +46,15 @@ def answer_messages(question: str, context: str | None = None) -> list[Message]:
         return [Message(role="user", content=question)]
     content = f"{CONTEXT_INSTRUCTION}\n\n{context}\n\nQuestion: {question}"
     return [Message(role="user", content=content)]
+
+
+def memory_messages(messages: Sequence[Message]) -> list[Message]:
+    """`messages` as the tuned model is trained on them and asked them: opening with the
+    memory's system message (`MEMORY_SYSTEM_PROMPT`) unless they open with a system message of
+    their own."""
+    if messages and messages[0]["role"] == "system":
+        return list(messages)
+    return [Message(role="system", content=MEMORY_SYSTEM_PROMPT), *messages]
 
 
 def passage(text: str, timestamp: str | None = None) -> str:

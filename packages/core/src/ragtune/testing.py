@@ -165,6 +165,7 @@ def build_tiny_memory(root: str | Path, model_dir: Path, corpus: Path, *, steps:
     from ragtune.config import load_config
     from ragtune.corpus.tables import read_text_units
     from ragtune.ingestion import ingest
+    from ragtune.prompts import answer_messages, memory_messages
     from ragtune.train.trainer import train_adapter
     from ragtune.workspace import Workspace
 
@@ -184,7 +185,7 @@ def build_tiny_memory(root: str | Path, model_dir: Path, corpus: Path, *, steps:
     ingest(workspace, config, progress=False)
     records = [
         {
-            "prompt": [{"role": "user", "content": f"What was said on {unit.timestamp}?"}],
+            "prompt": memory_messages(answer_messages(f"What was said on {unit.timestamp}?")),
             "completion": [{"role": "assistant", "content": unit.text.splitlines()[0]}],
             "kind": "text_unit",
             "source_ids": [unit.id],

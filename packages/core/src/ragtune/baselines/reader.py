@@ -12,6 +12,7 @@ from typing import Any
 from ragtune.config import load_config
 from ragtune.fileio import disk_usage
 from ragtune.llm.types import GenerationParams, Message
+from ragtune.prompts import memory_messages
 from ragtune.workspace import Workspace
 
 
@@ -98,7 +99,8 @@ class Reader:
     def read(
         self, messages: Sequence[Message], *, tuned: bool, max_new_tokens: int = 48
     ) -> Reading:
-        """Answer `messages` greedily, with the memory adapter on (`tuned`) or off.
+        """Answer `messages` greedily, with the memory adapter on (`tuned`, and the chat opening
+        with the memory's system message as in training: `memory_messages`) or off.
 
         Raises:
             RagtuneError: `tuned` but no adapter is loaded.
@@ -115,7 +117,8 @@ class Reader:
         )
         with switch:
             response = self.backend.chat(
-                messages, params=GenerationParams(max_tokens=max_new_tokens)
+                memory_messages(messages) if tuned else messages,
+                params=GenerationParams(max_tokens=max_new_tokens),
             )
         return Reading(
             response.text, response.usage.prompt_tokens, response.usage.completion_tokens

@@ -75,6 +75,7 @@ class TransformersBackend(BaseChatBackend):
         self._eos_ids = {*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id}
         self._eos_ids.discard(None)
         self._fingerprint = fingerprint or _model_fingerprint(self.source)
+        self._accepts_system: bool | None = None  # probed on the first prompt
         if adapter is not None:
             self._fingerprint += "+" + _model_fingerprint(str(adapter))
 
@@ -95,9 +96,13 @@ class TransformersBackend(BaseChatBackend):
         return int(value) if value else None
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
-        """The prompt text the model sees for `messages`, chat template applied."""
+        """The prompt text the model sees for `messages`, chat template applied (a system
+        message folded into the first user message where the template refuses one)."""
+        if self._accepts_system is None:
+            self._accepts_system = accepts_system_message(self.tokenizer)
+        chat = messages if self._accepts_system else without_system(messages)
         rendered = self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages], add_generation_prompt=True, tokenize=False
+            [dict(m) for m in chat], add_generation_prompt=True, tokenize=False
         )
         return str(rendered)
 
@@ -239,6 +244,31 @@ def _load(source: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, A
         logger.warning("%s has no chat template; using a plain 'Role: text' template", source)
         tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
     return model, tokenizer
+
+
+def without_system(messages: Sequence[Message]) -> list[Message]:
+    """`messages` for a chat template that refuses a system message: its text (if any) put
+    before the first user message's."""
+    if not messages or messages[0]["role"] != "system":
+        return list(messages)
+    system, rest = messages[0]["content"].strip(), list(messages[1:])
+    first = next((i for i, m in enumerate(rest) if m["role"] == "user"), None)
+    if system and first is not None:
+        rest[first] = Message(role="user", content=f"{system}\n\n{rest[first]['content']}")
+    elif system:
+        rest.insert(0, Message(role="user", content=system))
+    return rest
+
+
+def accepts_system_message(tokenizer: Any) -> bool:
+    """Whether `tokenizer`'s chat template renders a system message (Gemma's, for one, raises
+    an error on it)."""
+    chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    try:
+        tokenizer.apply_chat_template(chat, tokenize=False)
+    except Exception:  # jinja2's TemplateError, or whatever the template raises
+        return False
+    return True
 
 
 def _model_fingerprint(source: str) -> str:

@@ -22,7 +22,7 @@ from ragtune.llm.types import GenerationParams, Message, TokenUsage
 from ragtune.llm.weights import model_weights
 from ragtune.manifest import Manifest
 from ragtune.model.bm25 import BM25
-from ragtune.prompts import answer_messages, recall_question
+from ragtune.prompts import answer_messages, memory_messages, recall_question
 from ragtune.workspace import Workspace
 
 
@@ -192,7 +192,7 @@ class MemoryModel:
             max_tokens=max_new_tokens, temperature=temperature, stop=tuple(stop)
         )
         with self.lock:
-            response = self.backend.chat(messages, params=params)
+            response = self.backend.chat(memory_messages(messages), params=params)
             self._count(response.usage)
         return Reply(str(response.text), response.usage)
 
@@ -224,7 +224,9 @@ class MemoryModel:
         import torch
         from transformers import TextIteratorStreamer
 
-        messages = answer_messages(question) if isinstance(question, str) else question
+        messages = memory_messages(
+            answer_messages(question) if isinstance(question, str) else question
+        )
         tokenizer = self.backend.tokenizer
         prompt = self.backend.render_prompt(messages)
         inputs = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(

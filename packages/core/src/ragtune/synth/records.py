@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ragtune.errors import RagtuneError
 from ragtune.hashing import content_hash
-from ragtune.prompts import answer_messages
+from ragtune.prompts import answer_messages, memory_messages
 
 Scope = Literal["local", "global"]
 
@@ -64,7 +64,7 @@ class QARecord:
     def to_json(self) -> dict[str, Any]:
         """The record as a line of `train.jsonl` (TRL conversational prompt-completion)."""
         return {
-            "prompt": answer_messages(self.question),
+            "prompt": memory_messages(answer_messages(self.question)),
             "completion": [{"role": "assistant", "content": self.answer}],
             "kind": self.kind,
             "query_scope": self.query_scope,

@@ -155,7 +155,7 @@ def _train(
         log.warning("bitsandbytes is not installed; training without quantization")
         quantization = "none"
     base = load_base_model(config.base_model, quantization, for_training=True)
-    train_data, val_data = _datasets(workspace)
+    train_data, val_data = _datasets(workspace, base.tokenizer)
     partial = workspace.adapters_dir / f".{settings.adapter}.partial"
     checkpoint = _last_checkpoint(partial) if resume else None
     if resume and checkpoint is None:
@@ -329,9 +329,15 @@ def _trainer(
     return trainer
 
 
-def _datasets(workspace: Workspace) -> tuple[Any, Any]:
-    """The train and validation records as datasets of prompt and completion only."""
+def _datasets(workspace: Workspace, tokenizer: Any) -> tuple[Any, Any]:
+    """The train and validation records as datasets of prompt and completion only, every
+    prompt opening with the memory's system message as the tuned model is asked
+    (`memory_messages`; folded into the question where `tokenizer`'s chat template refuses a
+    system message)."""
     from datasets import load_dataset
+
+    from ragtune.llm.transformers_backend import accepts_system_message, without_system
+    from ragtune.prompts import memory_messages
 
     files = {"train": str(workspace.train_path)}
     has_val = workspace.val_path.is_file() and workspace.val_path.stat().st_size > 0
@@ -340,6 +346,13 @@ def _datasets(workspace: Workspace) -> tuple[Any, Any]:
     loaded = load_dataset("json", data_files=files)
     extra = [c for c in loaded["train"].column_names if c not in _RECORD_FIELDS]
     loaded = loaded.remove_columns(extra)
+    fold = not accepts_system_message(tokenizer)
+
+    def as_asked(record: dict[str, Any]) -> dict[str, Any]:
+        messages = memory_messages(record["prompt"])
+        return {"prompt": without_system(messages) if fold else messages}
+
+    loaded = loaded.map(as_asked)
     return loaded["train"], loaded["val"] if has_val else None
 
 
