@@ -82,6 +82,8 @@ KNOWN = [
     "train.packing",
     "train.checkpoint_steps",
     "train.seed",
+    "train.objective",
+    "train.distill_top_k",
 ]
 
 

@@ -126,10 +126,16 @@ def patch_trainer(monkeypatch: pytest.MonkeyPatch, *, crash_after: int | None = 
     original = trainer_module._trainer
 
     def wrapped(
-        base: Any, config: MemoryConfig, train: Any, val: Any, output: Path, progress: bool
+        base: Any,
+        config: MemoryConfig,
+        train: Any,
+        val: Any,
+        output: Path,
+        progress: bool,
+        **options: Any,
     ) -> Any:
         spy.partial_existed.append(output.exists())
-        trainer = original(base, config, train, val, output, progress)
+        trainer = original(base, config, train, val, output, progress, **options)
         if crash_after is not None:
             trainer.add_callback(_CrashAfterSave(crash_after))
         spy.trainers.append(trainer)

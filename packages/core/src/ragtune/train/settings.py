@@ -50,6 +50,18 @@ class TrainConfig:
         default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of initialization and data order."})
+    objective: Literal["sft", "distill", "sft+distill"] = field(
+        default="sft",
+        metadata={
+            "help": "The loss on the answer tokens: sft (cross-entropy), distill (KL divergence "
+            "from the base model asked with the record's source passages in its prompt) or "
+            "sft+distill (their sum)."
+        },
+    )
+    distill_top_k: int = field(
+        default=20,
+        metadata={"help": "How many of the teacher's likeliest tokens per answer token to match."},
+    )
 
     def check(self) -> None:
         """Check the values' ranges.
@@ -66,6 +78,7 @@ class TrainConfig:
             "lora_r": self.lora_r,
             "lora_alpha": self.lora_alpha,
             "checkpoint_steps": self.checkpoint_steps,
+            "distill_top_k": self.distill_top_k,
         }
         for name, value in positive.items():
             if value < 1:

@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragtune.corpus.tables import read_text_units
 from ragtune.errors import RagtuneError
@@ -32,6 +32,9 @@ from ragtune.manifest import Manifest, library_versions
 from ragtune.progress import library_progress
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
 from ragtune.train.settings import TrainInputs
+
+if TYPE_CHECKING:
+    from ragtune.train.distill import TeacherTargets
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
@@ -155,7 +158,11 @@ def _train(
         log.warning("bitsandbytes is not installed; training without quantization")
         quantization = "none"
     base = load_base_model(config.base_model, quantization, for_training=True)
-    train_data, val_data = _datasets(workspace, base.tokenizer)
+    targets = None
+    if settings.objective == "sft":
+        train_data, val_data = _datasets(workspace, base.tokenizer)
+    else:
+        train_data, val_data, targets = _distillation_datasets(workspace, base, settings, progress)
     partial = workspace.adapters_dir / f".{settings.adapter}.partial"
     checkpoint = _last_checkpoint(partial) if resume else None
     if resume and checkpoint is None:
@@ -166,7 +173,7 @@ def _train(
         shutil.rmtree(partial)
     process.wait_for_everyone()  # no process starts while stale checkpoints are being removed
 
-    trainer = _trainer(base, config, train_data, val_data, partial, progress)
+    trainer = _trainer(base, config, train_data, val_data, partial, progress, targets=targets)
     began = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     training_seconds = time.perf_counter() - began
@@ -254,6 +261,8 @@ def _trainer(
     val_data: Any,
     output: Path,
     progress: bool,
+    *,
+    targets: TeacherTargets | None = None,
 ) -> Any:
     import torch
     from peft import LoraConfig
@@ -261,6 +270,14 @@ def _trainer(
 
     from ragtune.train.base_model import disable_cpu_repacking
     from ragtune.train.progress_bar import loss_progress_callback
+
+    distilling: dict[str, Any] = {}
+    if targets is not None:  # the datasets are tokenized here, the collator adds the teacher
+        distilling = {
+            "dataset_kwargs": {"skip_prepare_dataset": True},
+            "remove_unused_columns": False,
+            "label_names": ["labels"],
+        }
 
     settings = config.train
     cuda = torch.cuda.is_available()
@@ -297,6 +314,7 @@ def _trainer(
         disable_tqdm=not progress,
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,  # LoRA uses every trainable weight in each step
+        **distilling,
     )
     lora = LoraConfig(
         r=settings.lora_r,
@@ -305,14 +323,21 @@ def _trainer(
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
-    trainer = SFTTrainer(
-        model=base.model,
-        args=arguments,
-        train_dataset=train_data,
-        eval_dataset=val_data,
-        processing_class=base.tokenizer,
-        peft_config=lora,
-    )
+    if targets is None:
+        trainer = SFTTrainer(
+            model=base.model,
+            args=arguments,
+            train_dataset=train_data,
+            eval_dataset=val_data,
+            processing_class=base.tokenizer,
+            peft_config=lora,
+        )
+    else:
+        from ragtune.train.distill_trainer import distilling_trainer
+
+        trainer = distilling_trainer(
+            base, arguments, train_data, val_data, lora, targets, objective=settings.objective
+        )
     disable_cpu_repacking(trainer.model)
     # TRL keeps QLoRA's adapter weights in bf16, where small updates round away (and a resumed
     # run reloads them as float32): train them in float32, as the base's compute dtype allows.
@@ -354,6 +379,68 @@ def _datasets(workspace: Workspace, tokenizer: Any) -> tuple[Any, Any]:
 
     loaded = loaded.map(as_asked)
     return loaded["train"], loaded["val"] if has_val else None
+
+
+def _distillation_datasets(
+    workspace: Workspace, base: BaseModel, settings: Any, progress: bool
+) -> tuple[Any, Any, TeacherTargets]:
+    """The train and validation records tokenized as the student reads them (prompt as
+    `_datasets` gives it, answer tokens labelled, cut at `train.max_seq_len`), each with its
+    index into the teacher's targets (the train records first, then the validation ones)."""
+    from datasets import Dataset
+
+    from ragtune.fileio import json_lines
+    from ragtune.llm.transformers_backend import accepts_system_message, without_system
+    from ragtune.prompts import memory_messages
+    from ragtune.train.base_model import disable_cpu_repacking
+    from ragtune.train.distill import TokenizedRecord, teacher_targets, tokenize_record
+
+    fold = not accepts_system_message(base.tokenizer)
+    files = [workspace.train_path]
+    if workspace.val_path.is_file() and workspace.val_path.stat().st_size > 0:
+        files.append(workspace.val_path)
+    records: list[TokenizedRecord] = []
+    counts: list[int] = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        found = 0
+        for number, line in json_lines(path, lines):
+            try:
+                messages = memory_messages(line["prompt"])
+                question, completion = str(line["prompt"][-1]["content"]), line["completion"]
+                sources = tuple(str(i) for i in line.get("source_ids", ()))
+            except (KeyError, IndexError, TypeError, AttributeError):
+                raise RagtuneError(
+                    "is not a training record (it needs prompt and completion messages)",
+                    path=path,
+                    location=f"line {number}",
+                ) from None
+            prompt_ids, completion_ids = tokenize_record(
+                base.tokenizer, without_system(messages) if fold else messages, completion
+            )
+            records.append(TokenizedRecord(prompt_ids, completion_ids, question, sources))
+            found += 1
+        counts.append(found)
+    units = {unit.id: unit for unit in read_text_units(workspace.text_units_path)}
+    disable_cpu_repacking(base.model)  # before the teacher's first no-grad forward
+    targets = teacher_targets(
+        base.model,
+        base.tokenizer,
+        records,
+        units,
+        cache_dir=workspace.root / "cache",
+        weights_sha256=base.weights_sha256,
+        top_k=settings.distill_top_k,
+        progress=progress,
+    )
+    rows = []
+    for index, record in enumerate(records):
+        ids = (record.prompt_ids + record.completion_ids)[: settings.max_seq_len]
+        labels = [-100] * len(record.prompt_ids) + record.completion_ids
+        rows.append({"input_ids": ids, "labels": labels[: len(ids)], "record": index})
+    train = Dataset.from_list(rows[: counts[0]])
+    val = Dataset.from_list(rows[counts[0] :]) if len(counts) > 1 else None
+    return train, val, targets
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
