@@ -29,6 +29,7 @@ _SETTINGS = tuple(
         "--batch-size",
         "--grad-accum",
         "--max-seq-len",
+        "--objective",
     )
 )
 
