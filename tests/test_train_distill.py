@@ -64,14 +64,19 @@ def some_records(tokenizer: Any) -> list[TokenizedRecord]:
 UNIT_BY_ID = {unit.id: unit for unit in UNITS}
 
 
+def teacher_of(model: Any, tokenizer: Any, records: list[TokenizedRecord], cache: Path) -> Any:
+    """The teacher's targets for `records` over the train_support units, k = `TOP_K`."""
+    return teacher_targets(
+        model, tokenizer, records, UNIT_BY_ID, cache_dir=cache, weights_sha256="w", top_k=TOP_K
+    )
+
+
 def test_the_teacher_is_the_base_model_reading_the_source_passages(
     model_and_tokenizer: tuple[Any, Any], tmp_path: Path
 ) -> None:
     model, tokenizer = model_and_tokenizer
     records = some_records(tokenizer)
-    targets = teacher_targets(
-        model, tokenizer, records, UNIT_BY_ID, cache_dir=tmp_path, weights_sha256="w", top_k=TOP_K
-    )
+    targets = teacher_of(model, tokenizer, records, tmp_path)
     assert len(targets) == len(records)
     assert targets.top_ids[3] is None and targets.top_logprobs[3] is None  # no sources
     for index in (0, 1, 2, 4):
@@ -99,9 +104,7 @@ def test_the_teachers_targets_are_computed_once_and_reused_until_the_records_cha
 ) -> None:
     model, tokenizer = model_and_tokenizer
     records = some_records(tokenizer)
-    first = teacher_targets(
-        model, tokenizer, records, UNIT_BY_ID, cache_dir=tmp_path, weights_sha256="w", top_k=TOP_K
-    )
+    first = teacher_of(model, tokenizer, records, tmp_path)
     [saved] = list(tmp_path.iterdir())
     assert saved.suffix == ".safetensors"
 
@@ -113,9 +116,7 @@ def test_the_teachers_targets_are_computed_once_and_reused_until_the_records_cha
         return original(*args, **kwargs)
 
     monkeypatch.setattr(distill_module, "_teach", counting)
-    again = teacher_targets(
-        model, tokenizer, records, UNIT_BY_ID, cache_dir=tmp_path, weights_sha256="w", top_k=TOP_K
-    )
+    again = teacher_of(model, tokenizer, records, tmp_path)
     assert calls == []
     for index in range(len(records)):
         if first.top_ids[index] is None:
@@ -210,9 +211,7 @@ def test_the_collator_puts_the_teacher_beside_each_answer_token(
 ) -> None:
     model, tokenizer = model_and_tokenizer
     records = some_records(tokenizer)
-    targets = teacher_targets(
-        model, tokenizer, records, UNIT_BY_ID, cache_dir=tmp_path, weights_sha256="w", top_k=TOP_K
-    )
+    targets = teacher_of(model, tokenizer, records, tmp_path)
     examples = []
     for index in (0, 3, 2):
         record = records[index]

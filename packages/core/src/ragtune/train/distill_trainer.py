@@ -10,7 +10,6 @@ import torch
 from trl import SFTTrainer  # type: ignore[attr-defined]
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from ragtune.train.base_model import BaseModel
 from ragtune.train.distill import TeacherTargets, distillation_loss
 
 _TEACHER_KEYS = ("teacher_ids", "teacher_logprobs", "teacher_mask")
@@ -73,27 +72,3 @@ class DistillingTrainer(SFTTrainer):
             num_items=num_items_in_batch,
         )
         return (loss, outputs) if return_outputs else loss
-
-
-def distilling_trainer(
-    base: BaseModel,
-    arguments: Any,
-    train_data: Any,
-    val_data: Any,
-    lora: Any,
-    targets: TeacherTargets,
-    *,
-    objective: str,
-) -> DistillingTrainer:
-    """The trainer of a distilling run on the tokenized `train_data` and `val_data`."""
-    top_k = max((t.shape[1] for t in targets.top_ids if t is not None), default=1)
-    return DistillingTrainer(
-        model=base.model,
-        args=arguments,
-        train_dataset=train_data,
-        eval_dataset=val_data,
-        processing_class=base.tokenizer,
-        peft_config=lora,
-        data_collator=TeacherCollator(base.tokenizer.pad_token_id, targets, top_k),
-        objective=objective,
-    )

@@ -32,10 +32,13 @@ from ragtune.manifest import Manifest, library_versions
 from ragtune.progress import library_progress
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
 from ragtune.train.settings import TrainInputs
+from ragtune.workspace import Workspace
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ragtune.llm.types import Message
     from ragtune.train.distill import TeacherTargets
-from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
 
@@ -271,12 +274,23 @@ def _trainer(
     from ragtune.train.base_model import disable_cpu_repacking
     from ragtune.train.progress_bar import loss_progress_callback
 
-    distilling: dict[str, Any] = {}
+    trainer_class: Any = SFTTrainer
+    distilling: dict[str, Any] = {}  # settings of a distilling run
+    teacher: dict[str, Any] = {}  # and what its trainer is given
     if targets is not None:  # the datasets are tokenized here, the collator adds the teacher
+        from ragtune.train.distill_trainer import DistillingTrainer, TeacherCollator
+
+        trainer_class = DistillingTrainer
         distilling = {
             "dataset_kwargs": {"skip_prepare_dataset": True},
             "remove_unused_columns": False,
             "label_names": ["labels"],
+        }
+        teacher = {
+            "data_collator": TeacherCollator(
+                base.tokenizer.pad_token_id, targets, config.train.distill_top_k
+            ),
+            "objective": config.train.objective,
         }
 
     settings = config.train
@@ -323,21 +337,15 @@ def _trainer(
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
-    if targets is None:
-        trainer = SFTTrainer(
-            model=base.model,
-            args=arguments,
-            train_dataset=train_data,
-            eval_dataset=val_data,
-            processing_class=base.tokenizer,
-            peft_config=lora,
-        )
-    else:
-        from ragtune.train.distill_trainer import distilling_trainer
-
-        trainer = distilling_trainer(
-            base, arguments, train_data, val_data, lora, targets, objective=settings.objective
-        )
+    trainer = trainer_class(
+        model=base.model,
+        args=arguments,
+        train_dataset=train_data,
+        eval_dataset=val_data,
+        processing_class=base.tokenizer,
+        peft_config=lora,
+        **teacher,
+    )
     disable_cpu_repacking(trainer.model)
     # TRL keeps QLoRA's adapter weights in bf16, where small updates round away (and a resumed
     # run reloads them as float32): train them in float32, as the base's compute dtype allows.
@@ -356,13 +364,8 @@ def _trainer(
 
 def _datasets(workspace: Workspace, tokenizer: Any) -> tuple[Any, Any]:
     """The train and validation records as datasets of prompt and completion only, every
-    prompt opening with the memory's system message as the tuned model is asked
-    (`memory_messages`; folded into the question where `tokenizer`'s chat template refuses a
-    system message)."""
+    prompt as the tuned model is asked (`_as_asked`)."""
     from datasets import load_dataset
-
-    from ragtune.llm.transformers_backend import accepts_system_message, without_system
-    from ragtune.prompts import memory_messages
 
     files = {"train": str(workspace.train_path)}
     has_val = workspace.val_path.is_file() and workspace.val_path.stat().st_size > 0
@@ -371,14 +374,21 @@ def _datasets(workspace: Workspace, tokenizer: Any) -> tuple[Any, Any]:
     loaded = load_dataset("json", data_files=files)
     extra = [c for c in loaded["train"].column_names if c not in _RECORD_FIELDS]
     loaded = loaded.remove_columns(extra)
-    fold = not accepts_system_message(tokenizer)
-
-    def as_asked(record: dict[str, Any]) -> dict[str, Any]:
-        messages = memory_messages(record["prompt"])
-        return {"prompt": without_system(messages) if fold else messages}
-
-    loaded = loaded.map(as_asked)
+    as_asked = _as_asked(tokenizer)
+    loaded = loaded.map(lambda record: {"prompt": as_asked(record["prompt"])})
     return loaded["train"], loaded["val"] if has_val else None
+
+
+def _as_asked(tokenizer: Any) -> Callable[[list[Message]], list[Message]]:
+    """A record's prompt as the tuned model is asked: opening with the memory's system message
+    (`memory_messages`), folded into the question where `tokenizer`'s chat template refuses a
+    system message."""
+    from ragtune.llm.transformers_backend import accepts_system_message, without_system
+    from ragtune.prompts import memory_messages
+
+    if accepts_system_message(tokenizer):
+        return memory_messages
+    return lambda messages: without_system(memory_messages(messages))
 
 
 def _distillation_datasets(
@@ -390,12 +400,10 @@ def _distillation_datasets(
     from datasets import Dataset
 
     from ragtune.fileio import json_lines
-    from ragtune.llm.transformers_backend import accepts_system_message, without_system
-    from ragtune.prompts import memory_messages
     from ragtune.train.base_model import disable_cpu_repacking
     from ragtune.train.distill import TokenizedRecord, teacher_targets, tokenize_record
 
-    fold = not accepts_system_message(base.tokenizer)
+    as_asked = _as_asked(base.tokenizer)
     files = [workspace.train_path]
     if workspace.val_path.is_file() and workspace.val_path.stat().st_size > 0:
         files.append(workspace.val_path)
@@ -406,7 +414,7 @@ def _distillation_datasets(
         found = 0
         for number, line in json_lines(path, lines):
             try:
-                messages = memory_messages(line["prompt"])
+                messages = as_asked(line["prompt"])
                 question, completion = str(line["prompt"][-1]["content"]), line["completion"]
                 sources = tuple(str(i) for i in line.get("source_ids", ()))
             except (KeyError, IndexError, TypeError, AttributeError):
@@ -415,9 +423,7 @@ def _distillation_datasets(
                     path=path,
                     location=f"line {number}",
                 ) from None
-            prompt_ids, completion_ids = tokenize_record(
-                base.tokenizer, without_system(messages) if fold else messages, completion
-            )
+            prompt_ids, completion_ids = tokenize_record(base.tokenizer, messages, completion)
             records.append(TokenizedRecord(prompt_ids, completion_ids, question, sources))
             found += 1
         counts.append(found)
