@@ -481,3 +481,64 @@ def test_a_mention_is_answered_with_the_clause_naming_it(
     sentence: str, title: str, clause: str | None
 ) -> None:
     assert mention_clause(sentence, title, "Gina") == clause
+
+
+# --- statements: each fact said as a sentence about the person (what profiles restate) -------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "speaker", "statement", "about"),
+    [
+        (
+            "I went to a LGBTQ support group yesterday and it was so powerful.",
+            "Caroline",
+            "Caroline went to a LGBTQ support group",
+            "Caroline",
+        ),
+        (
+            "I've been researching adoption agencies.",
+            "Caroline",
+            "Caroline has been researching adoption agencies",
+            "Caroline",
+        ),
+        (
+            "I just signed up for a pottery class.",
+            "Melanie",
+            "Melanie signed up for a pottery class",
+            "Melanie",
+        ),
+        ("I'm starting a dance studio.", "Jon", "Jon is starting a dance studio", "Jon"),
+        (
+            "My favorite dance is contemporary.",
+            "Gina",
+            "Gina's favorite dance is contemporary",
+            "Gina",
+        ),
+        ("I play the violin every evening.", None, "You play the violin every evening", None),
+        ("My old car was a red Volvo.", None, "Your old car was a red Volvo", None),
+    ],
+)
+def test_each_fact_is_stated_about_the_person_by_name(
+    sentence: str, speaker: str | None, statement: str, about: str | None
+) -> None:
+    facts = first_person_facts(sentence, speaker)
+    assert facts, sentence
+    assert {fact.statement for fact in facts} == {statement}
+    assert {fact.about for fact in facts} == {about}
+
+
+def test_facts_about_someone_named_are_stated_about_them() -> None:
+    sentence = "My neighbour Quillon Varga keeps 37 ferrets."
+    facts = named_facts(sentence, "Ana", ["Quillon Varga"])
+    said = {(fact.question, fact.statement, fact.about) for fact in facts}
+    assert said == {
+        ("Who is Ana's neighbour?", "Ana's neighbour is Quillon Varga", "Ana"),
+        ("What does Quillon Varga keep?", "Quillon Varga keeps 37 ferrets", "Quillon Varga"),
+        (
+            "How many ferrets does Quillon Varga keep?",
+            "Quillon Varga keeps 37 ferrets",
+            "Quillon Varga",
+        ),
+    }
+    owner = named_facts(sentence, None, ["Quillon Varga"])
+    assert owner[0].statement == "Your neighbour is Quillon Varga" and owner[0].about is None

@@ -16,18 +16,27 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from ragtune.prompts import RECALL_PROMPT
-from ragtune.synth.grounding import support
+from ragtune.synth.grounding import GroundingFilter, support
 from ragtune.synth.language import first_person_facts
-from ragtune.synth.records import QARecord
+from ragtune.synth.records import QARecord, Statement
 from ragtune.synth.settings import (
     DEFAULT_ABSTENTION,
+    ProfileSettings,
     RecallSettings,
     TemporalSettings,
     TextUnitSettings,
     UnanswerableSettings,
 )
-from ragtune.synth.strategies import RecallQA, TemporalQA, TextUnitQA, UnanswerableQA
+from ragtune.synth.strategies import (
+    ProfileQA,
+    RecallQA,
+    TemporalQA,
+    TextUnitQA,
+    UnanswerableQA,
+)
 from ragtune.synth.strategies.unanswerable import FIRST_NAMES
 from synth_runs import DIA_ID, Run, group_by_fact, record_asking, turn_speakers
 from synth_support import record as qa_record
@@ -400,6 +409,85 @@ def test_a_swap_the_other_speaker_may_answer_in_other_words_is_dropped(heuristic
     # "ran" meets "run": Melanie said she ran a race, so asking her is not unanswerable
     assert "When did Melanie run a race?" not in questions
     assert "When did Melanie bake a cake?" in questions
+
+
+# --- profiles --------------------------------------------------------------------------------
+
+
+def _restated(records: list[QARecord]) -> dict[str, int]:
+    """How many profiles restate each statement (profile answers are statements joined)."""
+    counts: Counter[str] = Counter()
+    for record in records:
+        counts.update(re.split(r"(?<=\.) (?=[A-Z])", record.answer))
+    return counts
+
+
+def test_profiles_restate_every_fact_in_each_shuffled_copy(heuristic: Run) -> None:
+    context = heuristic.context
+    settings = heuristic.config.synth.profiles
+    records = heuristic.records("profiles")
+    earlier = heuristic.earlier["profiles"]
+    stated: dict[str, QARecord] = {}
+    for record in earlier:  # the first record stating each fact is the one its profile cites
+        for statement in record.statements:
+            stated.setdefault(statement.text, record)
+    assert len(stated) > 50
+    counts = _restated(records)
+    # every statement of an earlier record is restated `copies` times (once per copy) ...
+    assert set(counts) <= set(stated)
+    assert Counter(counts.values()) == Counter({settings.copies: len(counts)})
+    # ... and each fact once, dated by the time its sentence names rather than the day told
+    assert "On 7 May 2023, Caroline went to a LGBTQ support group." in counts
+    assert "On 8 May 2023, Caroline went to a LGBTQ support group." not in counts
+    ongoing = r"On \d+ \w+ 2023, (?:Caroline|Melanie) (?:is|has been) \w+ing\b"
+    assert any(re.match(ongoing, text) for text in counts)  # restated in its own tense
+    facts = {(s.about, s.body.lower()): s.text for r in earlier for s in r.statements}
+    assert set(counts) == set(facts.values())  # every fact of the records, once per copy
+    for record in records:
+        person = re.search(r"about (\w+)|has (\w+) been|about (\w+)'s", record.question)
+        assert person, record.question
+        name = next(group for group in person.groups() if group)
+        assert name in SPEAKERS
+        said = re.split(r"(?<=\.) (?=[A-Z])", record.answer)
+        assert 1 <= len(said) <= settings.per_record
+        sources = {u for text in said for u in stated[text].source_ids}
+        assert set(record.source_ids) == sources
+        assert record.source_ids == context.in_order(sources)
+    # each copy is shuffled anew, so no profile repeats another
+    answers = [r.answer for r in records]
+    assert len(set(answers)) == len(answers)
+    questions = {r.question for r in records}
+    assert len(questions) >= 4  # several ways of asking for a profile
+
+
+@pytest.mark.parametrize(
+    ("when", "text"),
+    [
+        ("7 May 2023", "On 7 May 2023, Jon lost their job."),
+        ("the week before 9 June 2023", "The week before 9 June 2023, Jon lost their job."),
+        ("May 2023", "In May 2023, Jon lost their job."),
+        ("2022", "In 2022, Jon lost their job."),
+        (None, "Jon lost their job."),
+    ],
+)
+def test_a_statement_reads_as_a_dated_sentence(when: str | None, text: str) -> None:
+    assert Statement("Jon", "Jon lost their job", when).text == text
+
+
+def test_profiles_are_a_setting_and_pass_the_pipeline_filters(heuristic: Run) -> None:
+    context = heuristic.context
+    earlier = heuristic.earlier["profiles"]
+    none = ProfileQA(ProfileSettings(copies=0)).generate(context, earlier).records
+    assert none == []
+    one = ProfileQA(ProfileSettings(copies=1, per_record=2)).generate(context, earlier).records
+    assert Counter(_restated(one).values()) == Counter({1: len(_restated(one))})
+    assert max(len(re.split(r"(?<=\.) (?=[A-Z])", r.answer)) for r in one) == 2
+    grounding = GroundingFilter(
+        {unit.id: f"{context.day(unit)}\n{unit.text}" for unit in context.units},
+        heuristic.config.synth.min_support,
+    )
+    kept = [r for r in heuristic.records("profiles") if grounding.keeps(r)]
+    assert len(kept) == len(heuristic.records("profiles"))
 
 
 # --- recall ----------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_records_are_traceable_and_in_trl_format(run: Run, name: str) -> None:
 
 def test_strategies_are_deterministic(heuristic: Run, slice_copy: Workspace) -> None:
     again = context_of(slice_copy, heuristic.config)
-    for name in ("entity_templates", "text_units", "temporal", "unanswerable"):
+    for name in ("entity_templates", "text_units", "temporal", "unanswerable", "profiles"):
         earlier = heuristic.earlier[name]
         strategy = STRATEGIES[name](getattr(heuristic.config.synth, name))
         assert strategy.generate(again, earlier).records == heuristic.records(name), name

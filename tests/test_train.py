@@ -270,6 +270,37 @@ def test_quantized_and_full_precision_training_both_run_on_cpu(
     assert b_matrices and all(t.abs().max().item() > 0 for t in b_matrices)
 
 
+# -- batches of similar length ----------------------------------------------------------------
+
+
+def _batch_lengths(trainer: Any) -> list[list[int]]:
+    """The unpadded length of each example, batch by batch, in the order training takes them."""
+    return [batch["attention_mask"].sum(dim=1).tolist() for batch in trainer.get_train_dataloader()]
+
+
+def test_group_by_length_batches_records_of_similar_length(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_answer = " ".join(f"Fact 1 is linked to fact {n} and to note {n * 3}." for n in range(6))
+    records = [record(n, long_answer if n % 2 else None) for n in range(32)]
+    padding = {}
+    for grouped in (False, True):
+        spy = patch_trainer(monkeypatch)
+        workspace = train_workspace(tmp_path / f"memory-{grouped}", train=records)
+        config = train_config(tiny_model_dir, f"train.group_by_length={str(grouped).lower()}")
+        train_adapter(workspace, config, progress=False)
+        trainer = spy.trainers[0]
+        batches = _batch_lengths(trainer)
+        # every record once per epoch, whatever the order
+        assert sorted(n for batch in batches for n in batch) == sorted(
+            len(row["input_ids"]) for row in trainer.train_dataset
+        )
+        padding[grouped] = sum(max(batch) - n for batch in batches for n in batch)
+    # random batches often pair a short record with a long one; grouped ones rarely do
+    assert padding[False] > 0
+    assert padding[True] < padding[False] / 3
+
+
 # -- two epochs of one step: evaluation in the middle of training, token counting ------------
 
 

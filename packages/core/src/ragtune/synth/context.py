@@ -19,7 +19,7 @@ from ragtune.hashing import content_hash
 from ragtune.index.types import Entity, MemoryIndex
 from ragtune.llm.types import ChatBackend
 from ragtune.synth.settings import SynthConfig
-from ragtune.text.dates import resolve_time
+from ragtune.text.dates import resolve_time, time_expressions
 from ragtune.text.names import normalize_name
 from ragtune.text.sentences import unit_sentences
 
@@ -47,6 +47,22 @@ class UnitSentence:
     day: str | None
     written: str | None
     caption: str | None = None
+
+    @cached_property
+    def named_time(self) -> tuple[str, str | None] | None:
+        """The sentence's first time expression and the date it resolves to ("yesterday",
+        "7 May 2023"; None if it does not resolve), or None if it names no time."""
+        expressions = time_expressions(self.text)
+        if not expressions:
+            return None
+        return expressions[0], resolve_time(expressions[0], self.written)
+
+    @property
+    def when(self) -> str | None:
+        """When what the sentence tells happened: the date its time expression resolves to,
+        else the day it was told (None when it names a time that does not resolve, or is
+        undated)."""
+        return self.day if self.named_time is None else self.named_time[1]
 
 
 class SynthContext:

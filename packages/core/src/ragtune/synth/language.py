@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ragtune.text.dates import time_expressions
@@ -143,12 +143,18 @@ class Fact:
             dates it); None for other facts.
         happened: The event as a past-tense statement ("Caroline went to a LGBTQ support
             group"), for ordering questions; None unless the sentence is in the past tense.
+        statement: The fact as a sentence about the person by name, in the sentence's own
+            tense ("Caroline has been researching adoption agencies"), without a final stop;
+            what profiles restate.
+        about: Who the statement is about (None: the memory's owner, "you").
     """
 
     question: str | None
     answer: str
     when: str | None = None
     happened: str | None = None
+    statement: str | None = field(default=None, compare=False)
+    about: str | None = field(default=None, compare=False)
 
 
 def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
@@ -169,7 +175,15 @@ def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
         if value and not _is_pronoun_phrase(value):
             be = mine.group("verb")
             wh = "Who" if noun.split()[-1] in _PERSON_NOUNS else "What"
-            facts.append(Fact(f"{wh} {be} {person.possessive} {noun}?", person.answer(value)))
+            said = f"{person.possessive} {noun} {be} {person.swap(value)}"
+            facts.append(
+                Fact(
+                    f"{wh} {be} {person.possessive} {noun}?",
+                    person.answer(value),
+                    statement=_capitalized(said),
+                    about=person.name,
+                )
+            )
     return facts
 
 
@@ -193,7 +207,15 @@ def named_facts(sentence: str, speaker: str | None, names: Iterable[str]) -> lis
         words = noun.split()
         if words and all(w in _PERSON_NOUNS or w not in STOPWORDS for w in words):
             asked = "Who is" if noun.split()[-1] in _PERSON_NOUNS else "What is the name of"
-            facts.append(Fact(f"{asked} {voice.possessive} {noun}?", name))
+            said = f"{voice.possessive} {noun} is {name}"
+            facts.append(
+                Fact(
+                    f"{asked} {voice.possessive} {noun}?",
+                    name,
+                    statement=_capitalized(said),
+                    about=voice.name,
+                )
+            )
         clause = re.compile(
             rf"{_CLAUSE_START}(?:(?:[Mm]y|[Oo]ur) (?:[a-z]+ ){{1,2}})?{escaped}"
             r"(?P<aux>(?:\s+has|\s+had|\s+is|\s+was)?)"
@@ -361,11 +383,23 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
     if not facts:
         return []
     when = ask("When", f" {person.swap(phrase)}") if helper in ("did", "is", "was") else None
-    happened = None
+    subject = person.name or "You"
     if helper == "did":
-        subject = person.name or "You"
-        happened = f"{subject} {inflect(lemma, 'VBD')}{particle} {person.swap(phrase)}"
-    return [Fact(question, person.answer(span), when, happened) for question, span in facts]
+        told = f"{inflect(lemma, 'VBD')}{particle}"
+    elif helper == "does":
+        told = (inflect(lemma, "VBZ") if person.name else lemma) + particle
+    else:  # "is researching", "has been researching"
+        told = f"{person.helper(helper)} {asked}"
+    statement = f"{subject} {told} {person.swap(phrase)}"
+    happened = statement if helper == "did" else None
+    return [
+        Fact(question, person.answer(span), when, happened, statement, person.name)
+        for question, span in facts
+    ]
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _counted(phrase: str) -> tuple[str, str] | None:

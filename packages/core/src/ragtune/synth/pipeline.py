@@ -164,10 +164,13 @@ def read_records(path: Path) -> list[QARecord]:
 
 
 def _dedup_key(record: QARecord) -> tuple[str, str]:
-    """What deduplication compares: recall questions by the question they wrap."""
+    """What deduplication compares: recall questions by the question they wrap, profiles
+    (whose few questions repeat by design) by what they restate."""
     wrapped = recalled_question(record.question) if record.kind == "recall" else None
     if wrapped is not None:
         return wrapped, "recall"
+    if record.kind == "profile":
+        return record.answer, "profile"
     return record.question, ""
 
 

@@ -11,6 +11,8 @@ fields that make it traceable alongside::
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,8 +33,44 @@ KINDS = (
     "global",
     "temporal",
     "unanswerable",
+    "profile",
     "recall",
 )
+
+
+_DAY = re.compile(r"^\d{1,2} [A-Z][a-z]+ \d{4}$")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A fact said as a sentence about someone by name, with its date: what profiles restate.
+
+    Attributes:
+        about: Who the fact is about (None: the memory's owner, "you").
+        body: The fact, without a final stop ("Caroline went to a LGBTQ support group").
+        when: The time the fact's sentence names, resolved ("7 May 2023", "the week before
+            9 June 2023"), else the day it was told, if known.
+    """
+
+    about: str | None
+    body: str
+    when: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The statement as a sentence: "On 7 May 2023, Caroline went to ..."."""
+        body = self.body.rstrip(" .")
+        if not self.when:
+            return body + "."
+        when = self.when
+        if _DAY.match(when):
+            when = f"On {when}"
+        elif when[:1].isdigit() or when.split(" ", 1)[0] in _MONTHS:
+            when = f"In {when}"
+        return f"{when[:1].upper()}{when[1:]}, {body}."
+
+
+_MONTHS = frozenset(calendar.month_name[1:])
 
 
 @dataclass(frozen=True)
@@ -50,6 +88,8 @@ class QARecord:
         evidence: The conversation turns (LoCoMo ``dia_id``s) the answer quotes, when known.
         support: The context the grounding filter checks the answer against, when it is not
             just the source units' text (an entity's description); not written out.
+        statements: The fact said as sentences about the person it concerns, when the
+            strategy knows them (profiles restate them); not written out.
     """
 
     question: str
@@ -60,6 +100,7 @@ class QARecord:
     fact_id: str
     evidence: tuple[str, ...] = ()
     support: str | None = field(default=None, compare=False)
+    statements: tuple[Statement, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The record as a line of `train.jsonl` (TRL conversational prompt-completion)."""
@@ -105,6 +146,7 @@ def paraphrase_records(
     query_scope: Scope = "local",
     evidence: tuple[str, ...] = (),
     support: str | None = None,
+    statements: tuple[Statement, ...] = (),
 ) -> list[QARecord]:
     """One record per question, all stating the same fact (`fact`, a `fact_id`) with `answer`."""
     return [
@@ -117,6 +159,7 @@ def paraphrase_records(
             fact_id=fact,
             evidence=evidence,
             support=support,
+            statements=statements,
         )
         for question in questions
     ]

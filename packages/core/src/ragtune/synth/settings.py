@@ -22,6 +22,7 @@ STRATEGY_NAMES = (
     "global_qa",
     "temporal",
     "unanswerable",
+    "profiles",
     "recall",
 )
 
@@ -183,6 +184,17 @@ class UnanswerableSettings:
 
 
 @dataclass
+class ProfileSettings:
+    """Profiles: each person's facts restated as dated sentences, shuffled, several a record."""
+
+    copies: int = field(
+        default=3,
+        metadata={"help": "Profiles (each shuffled differently) that restate every fact."},
+    )
+    per_record: int = field(default=6, metadata={"help": "Statements per profile record."})
+
+
+@dataclass
 class RecallSettings:
     """Recall QA: a question answered with the verbatim text of the unit that answers it."""
 
@@ -241,6 +253,7 @@ class SynthConfig:
     global_qa: GlobalSettings = field(default_factory=GlobalSettings)
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
     unanswerable: UnanswerableSettings = field(default_factory=UnanswerableSettings)
+    profiles: ProfileSettings = field(default_factory=ProfileSettings)
     recall: RecallSettings = field(default_factory=RecallSettings)
 
     def writer_for(self, teacher: str) -> Literal["llm", "heuristic"]:
@@ -285,6 +298,7 @@ class SynthConfig:
             "global_qa.max_reports": self.global_qa.max_reports,
             "global_qa.max_points": self.global_qa.max_points,
             "temporal.paraphrases": self.temporal.paraphrases,
+            "profiles.per_record": self.profiles.per_record,
         }
         for name, value in counts.items():
             if value < 1:
@@ -297,6 +311,7 @@ class SynthConfig:
             "global_qa.max_communities": self.global_qa.max_communities,
             "global_qa.timelines": self.global_qa.timelines,
             "temporal.orderings": self.temporal.orderings,
+            "profiles.copies": self.profiles.copies,
             "recall.per_unit": self.recall.per_unit,
         }
         for name, value in others.items():

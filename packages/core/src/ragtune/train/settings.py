@@ -46,6 +46,13 @@ class TrainConfig:
             "packed examples apart (flash attention on a GPU)."
         },
     )
+    group_by_length: bool = field(
+        default=False,
+        metadata={
+            "help": "Batch examples of similar length together (less padding: faster where "
+            "records differ in length, as profiles and questions do)."
+        },
+    )
     checkpoint_steps: int = field(
         default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
     )

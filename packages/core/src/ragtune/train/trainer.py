@@ -321,6 +321,7 @@ def _trainer(
         report_to="none",
         seed=settings.seed,
         data_seed=settings.seed,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         use_cpu=not cuda,
         bf16=cuda and torch.cuda.is_bf16_supported(),
         gradient_checkpointing=False,

@@ -9,6 +9,7 @@ from ragtune.synth.settings import STRATEGY_NAMES, SynthConfig
 from ragtune.synth.strategies.base import Generated, Strategy
 from ragtune.synth.strategies.cot import ChainOfThoughtQA
 from ragtune.synth.strategies.global_qa import GlobalQA
+from ragtune.synth.strategies.profiles import ProfileQA
 from ragtune.synth.strategies.recall import RecallQA
 from ragtune.synth.strategies.templates import EntityTemplateQA, RelationshipTemplateQA
 from ragtune.synth.strategies.temporal import TemporalQA
@@ -26,6 +27,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         GlobalQA,
         TemporalQA,
         UnanswerableQA,
+        ProfileQA,
         RecallQA,
     )
 }
@@ -45,6 +47,7 @@ __all__ = [
     "EntityTemplateQA",
     "Generated",
     "GlobalQA",
+    "ProfileQA",
     "RecallQA",
     "RelationshipTemplateQA",
     "Strategy",

@@ -22,10 +22,9 @@ from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts
 from ragtune.synth.phrasing import clause, the
-from ragtune.synth.records import QARecord, fact_id, paraphrase_records
+from ragtune.synth.records import QARecord, Statement, fact_id, paraphrase_records
 from ragtune.synth.settings import TemporalSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
-from ragtune.text.dates import resolve_time, time_expressions
 from ragtune.text.names import normalize_name
 
 _DAY = re.compile(r"^(\d{1,2}) ([A-Z][a-z]+) (\d{4})$")
@@ -38,6 +37,7 @@ class _Event:
     date: str  # as phrased: "7 May 2023", "the week before 9 June 2023"
     when: str | None  # the heuristic question, if the sentence fits a pattern
     happened: str | None  # "Caroline went to a LGBTQ support group"
+    statement: Statement | None = None  # the fact, dated, for profiles
 
     @property
     def told(self) -> bool:
@@ -92,6 +92,7 @@ class TemporalQA(Strategy):
                 source_ids=(event.sentence.unit_id,),
                 evidence=event.evidence,
                 support=event.note,
+                statements=(event.statement,) if event.statement else (),
             )
         result.records += self._orderings(context, events)
         return result
@@ -198,9 +199,9 @@ def _events(context: SynthContext, *, told_days: bool) -> list[_Event]:
         for sentence in context.sentences(unit.id):
             if sentence.caption is not None:
                 continue
-            expressions = time_expressions(sentence.text)
-            if expressions:
-                date = resolve_time(expressions[0], sentence.written)
+            named = sentence.named_time
+            if named:
+                expression, date = named
                 if date is None:
                     continue
             elif told_days and sentence.day and (sentence.speaker or not unit.speakers):
@@ -208,13 +209,17 @@ def _events(context: SynthContext, *, told_days: bool) -> list[_Event]:
             else:
                 continue
             facts = [f for f in first_person_facts(sentence.text, sentence.speaker) if f.when]
-            when = facts[0].when if facts else None
-            happened = facts[0].happened if facts else None
-            if expressions:
-                events.append(_Event(sentence, expressions[0], date, when, happened))
+            fact = facts[0] if facts else None
+            when = fact.when if fact else None
+            happened = fact.happened if fact else None
+            statement = None
+            if fact and fact.statement:
+                statement = Statement(fact.about, fact.statement, date)
+            if named:
+                events.append(_Event(sentence, expression, date, when, happened, statement))
             elif when is not None and when not in asked:
                 asked.add(when)
-                told.append(_Event(sentence, "", date, when, happened))
+                told.append(_Event(sentence, "", date, when, happened, statement))
     return events + told
 
 

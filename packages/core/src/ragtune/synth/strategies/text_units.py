@@ -19,8 +19,8 @@ from ragtune.corpus.types import TextUnit
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts, mention_clause, named_facts
-from ragtune.synth.phrasing import paraphrases, the
-from ragtune.synth.records import QARecord, fact_id, paraphrase_records
+from ragtune.synth.phrasing import lower_first, paraphrases, the
+from ragtune.synth.records import QARecord, Statement, fact_id, paraphrase_records
 from ragtune.synth.settings import TextUnitSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
 from ragtune.text.names import normalize_name
@@ -37,6 +37,7 @@ class _Candidate:
     questions: list[str]
     answers: tuple[str, ...]
     evidence: tuple[str, ...]
+    statements: tuple[Statement, ...] = ()
 
     @property
     def answer(self) -> str:
@@ -78,7 +79,11 @@ class TextUnitQA(Strategy):
                 candidates.sort(key=lambda c: c.position)
             for candidate in candidates:
                 result.records += _records(
-                    unit.id, candidate.questions, candidate.answer, candidate.evidence
+                    unit.id,
+                    candidate.questions,
+                    candidate.answer,
+                    candidate.evidence,
+                    candidate.statements,
                 )
         return result
 
@@ -93,12 +98,18 @@ class TextUnitQA(Strategy):
         found: dict[str, _Candidate] = {}
 
         def add(
-            kind: str, position: int, questions: list[str], answer: str, turn: str | None
+            kind: str,
+            position: int,
+            questions: list[str],
+            answer: str,
+            turn: str | None,
+            statement: Statement | None,
         ) -> None:
             key = questions[0]
             if key in asked and key not in found:
                 return
             evidence = (turn,) if turn else ()
+            said = (statement,) if statement else ()
             if key in found:
                 earlier = found[key]
                 if answer in earlier.answers:
@@ -109,11 +120,12 @@ class TextUnitQA(Strategy):
                     earlier.questions,
                     (*earlier.answers, answer),
                     earlier.evidence + evidence,
+                    earlier.statements + said,
                 )
                 return
             asked.add(key)
             found[key] = _Candidate(
-                _PRIORITY[kind], position, questions[:count], (answer,), evidence
+                _PRIORITY[kind], position, questions[:count], (answer,), evidence, said
             )
 
         for position, sentence in enumerate(context.sentences(unit.id)):
@@ -129,30 +141,37 @@ class TextUnitQA(Strategy):
                         f"What was in the photo {speaker} shared{on_day}?",
                         f"What did the picture {speaker} sent{to}{on_day} show?",
                     ]
-                    add("photo", position, questions, _sentence_case(sentence.caption), turn)
+                    caption = _sentence_case(sentence.caption)
+                    shared = Statement(speaker, f"{speaker} shared {_shown(caption)}", day)
+                    add("photo", position, questions, caption, turn, shared)
                 continue
             mentioned = _mentioned(context, unit, sentence)
             stated = first_person_facts(sentence.text, speaker)
             for fact in stated + named_facts(sentence.text, speaker, mentioned):
                 if fact.question:
                     questions = paraphrases(fact.question, count, anchor=anchor, who=listener)
-                    add("statement", position, questions, fact.answer, turn)
+                    told = None
+                    if fact.statement:
+                        told = Statement(fact.about, fact.statement, sentence.when)
+                    add("statement", position, questions, fact.answer, turn, told)
             for title in mentioned:
                 name = the(title)
                 said = self._said(sentence, title)
+                saying = f"{speaker} said about {name}" if speaker else f"You wrote about {name}"
+                statement = Statement(speaker, f"{saying}: {lower_first(said)}", day)
                 if speaker:
                     questions = [f"What did {speaker} say about {name}{on_day}?"]
                     if listener:
                         questions.append(
                             f"What did {speaker} tell {listener} about {name}{on_day}?"
                         )
-                    add("mention", position, questions, said, turn)
+                    add("mention", position, questions, said, turn, statement)
                 else:
                     questions = [
                         f"What do your notes say about {name}?",
                         f"What did you write about {name}{on_day}?",
                     ]
-                    add("mention", position, questions, said, turn)
+                    add("mention", position, questions, said, turn, statement)
         return list(found.values())
 
     def _said(self, sentence: UnitSentence, title: str) -> str:
@@ -214,7 +233,11 @@ def _teacher_item(
 
 
 def _records(
-    unit_id: str, questions: Sequence[str], answer: str, evidence: tuple[str, ...]
+    unit_id: str,
+    questions: Sequence[str],
+    answer: str,
+    evidence: tuple[str, ...],
+    statements: tuple[Statement, ...] = (),
 ) -> list[QARecord]:
     return paraphrase_records(
         questions,
@@ -223,6 +246,7 @@ def _records(
         fact=fact_id("text_unit", unit_id, questions[0], answer),
         source_ids=(unit_id,),
         evidence=evidence,
+        statements=statements,
     )
 
 
@@ -253,6 +277,14 @@ def _mentioned(context: SynthContext, unit: TextUnit, sentence: UnitSentence) ->
         if f" {key} " in words:
             titles.append(entity.title)
     return titles
+
+
+def _shown(caption: str) -> str:
+    """A photo's caption as what was shared: "a photo of a dance class"."""
+    text = lower_first(caption).rstrip(".")
+    if text.startswith(("a photo", "a picture", "an image", "a screenshot")):
+        return text
+    return f"a photo: {text}"
 
 
 def _sentence_case(text: str) -> str:
