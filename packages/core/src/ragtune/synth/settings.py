@@ -102,7 +102,13 @@ class CotSettings:
 class TextUnitSettings:
     """Text-unit QA: specific factual questions whose answers are spans of one unit."""
 
-    per_unit: int = field(default=8, metadata={"help": "Facts asked about per text unit."})
+    per_unit: int = field(
+        default=100,
+        metadata={
+            "help": "Facts asked about per text unit, at most (100: every fact the patterns find"
+            " in a unit of the default size)."
+        },
+    )
     paraphrases: int = field(
         default=2, metadata={"help": "Phrasings of each fact's question (1 = no paraphrase)."}
     )

@@ -47,7 +47,7 @@ class TrainConfig:
         },
     )
     group_by_length: bool = field(
-        default=False,
+        default=True,
         metadata={
             "help": "Batch examples of similar length together (less padding: faster where "
             "records differ in length, as profiles and questions do)."
