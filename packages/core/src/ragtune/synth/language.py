@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ragtune.synth.phrasing import upper_first
 from ragtune.text.dates import time_expressions
 from ragtune.text.lexicon import STOPWORDS, word_list
 from ragtune.text.names import normalize_name
@@ -180,7 +181,7 @@ def first_person_facts(sentence: str, speaker: str | None) -> list[Fact]:
                 Fact(
                     f"{wh} {be} {person.possessive} {noun}?",
                     person.answer(value),
-                    statement=_capitalized(said),
+                    statement=upper_first(said),
                     about=person.name,
                 )
             )
@@ -212,7 +213,7 @@ def named_facts(sentence: str, speaker: str | None, names: Iterable[str]) -> lis
                 Fact(
                     f"{asked} {voice.possessive} {noun}?",
                     name,
-                    statement=_capitalized(said),
+                    statement=upper_first(said),
                     about=voice.name,
                 )
             )
@@ -263,8 +264,7 @@ class _Person:
         return third_person(text) if self.voice else second_person(text)
 
     def answer(self, span: str) -> str:
-        text = self.swap(span.strip())
-        return text[:1].upper() + text[1:]
+        return upper_first(self.swap(span.strip()))
 
 
 def mention_clause(sentence: str, title: str, speaker: str | None) -> str | None:
@@ -396,10 +396,6 @@ def _verb_facts(clause: re.Match[str], person: _Person) -> list[Fact]:
         Fact(question, person.answer(span), when, happened, statement, person.name)
         for question, span in facts
     ]
-
-
-def _capitalized(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _counted(phrase: str) -> tuple[str, str] | None:

@@ -13,6 +13,11 @@ def lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+def upper_first(text: str) -> str:
+    """`text` with its first letter capitalized, the rest as it is."""
+    return text[:1].upper() + text[1:]
+
+
 def paraphrases(question: str, count: int, *, anchor: str | None, who: str | None) -> list[str]:
     """`question` and up to `count - 1` rewordings anchored on where it was said ("In the
     conversation on 8 May 2023") or by whom."""

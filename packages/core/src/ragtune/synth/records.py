@@ -11,8 +11,6 @@ fields that make it traceable alongside::
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +18,7 @@ from typing import Any, Literal
 from ragtune.errors import RagtuneError
 from ragtune.hashing import content_hash
 from ragtune.prompts import answer_messages, memory_messages
+from ragtune.text.dates import when_phrase
 
 Scope = Literal["local", "global"]
 
@@ -36,9 +35,6 @@ KINDS = (
     "profile",
     "recall",
 )
-
-
-_DAY = re.compile(r"^\d{1,2} [A-Z][a-z]+ \d{4}$")
 
 
 @dataclass(frozen=True)
@@ -60,17 +56,7 @@ class Statement:
     def text(self) -> str:
         """The statement as a sentence: "On 7 May 2023, Caroline went to ..."."""
         body = self.body.rstrip(" .")
-        if not self.when:
-            return body + "."
-        when = self.when
-        if _DAY.match(when):
-            when = f"On {when}"
-        elif when[:1].isdigit() or when.split(" ", 1)[0] in _MONTHS:
-            when = f"In {when}"
-        return f"{when[:1].upper()}{when[1:]}, {body}."
-
-
-_MONTHS = frozenset(calendar.month_name[1:])
+        return f"{when_phrase(self.when)}, {body}." if self.when else f"{body}."
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ _MONTH = "|".join(MONTHS + [m[:3] for m in MONTHS if m != "may"])
 # "last Fri": the abbreviations people write, longest first so "thurs" wins over "thu".
 _SHORT_DAYS = ("thurs", "tues", "mon", "tue", "wed", "thu", "thur", "fri", "sat", "sun")
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_DAY = re.compile(r"^\d{1,2} [A-Z][a-z]+ \d{4}$")  # as format_day writes it
 _EXPLICIT = re.compile(
     rf"\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<m1>{_MONTH})\.?,?\s+(?P<y1>\d{{4}})"
     rf"|(?P<m2>{_MONTH})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>\d{{4}})"
@@ -61,6 +62,26 @@ def resolve_time(expression: str, written: str | None) -> str | None:
 def format_day(day: dt.date) -> str:
     """A date as "7 May 2023"."""
     return f"{day.day} {day.strftime('%B')} {day.year}"
+
+
+def parse_day(text: str) -> dt.date | None:
+    """The day `format_day` wrote as `text` ("7 May 2023"), or None if `text` is not one."""
+    if not _DAY.match(text):
+        return None
+    try:
+        return dt.datetime.strptime(text, "%d %B %Y").date()
+    except ValueError:
+        return None
+
+
+def when_phrase(date: str) -> str:
+    """A resolved date (`resolve_time`'s phrasing) as the phrase opening a sentence: "On 7 May
+    2023", "In May 2023", "In 2022", "The week before 9 June 2023"."""
+    if _DAY.match(date):
+        return f"On {date}"
+    if date[:1].isdigit() or date.split(" ", 1)[0].lower() in MONTHS:
+        return f"In {date}"
+    return date[:1].upper() + date[1:]
 
 
 def _explicit_date(match: re.Match[str]) -> str | None:

@@ -12,8 +12,6 @@ resolved date (events dated by the day told keep the sentence's question).
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -21,13 +19,12 @@ from typing import ClassVar
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts
-from ragtune.synth.phrasing import clause, the
+from ragtune.synth.phrasing import clause, the, upper_first
 from ragtune.synth.records import QARecord, Statement, fact_id, paraphrase_records
 from ragtune.synth.settings import TemporalSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
+from ragtune.text.dates import parse_day
 from ragtune.text.names import normalize_name
-
-_DAY = re.compile(r"^(\d{1,2}) ([A-Z][a-z]+) (\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ class TemporalQA(Strategy):
             if not asked:
                 continue
             fact = fact_id("temporal", event.sentence.unit_id, event.sentence.text, event.date)
-            answer = event.date[:1].upper() + event.date[1:] + "."
+            answer = upper_first(event.date) + "."
             result.records += paraphrase_records(
                 asked[: self.settings.paraphrases],
                 answer,
@@ -149,7 +146,7 @@ class TemporalQA(Strategy):
         dated = [
             (day, event)
             for event in events
-            if event.happened and event.when and not event.told and (day := _day(event.date))
+            if event.happened and event.when and not event.told and (day := parse_day(event.date))
         ]
         pairs = [
             (a, b)
@@ -231,16 +228,6 @@ def _dated_events(context: SynthContext, sentence: UnitSentence) -> list[str]:
         for entity in context.entities_of(sentence.unit_id)
         if entity.type == "event" and f" {normalize_name(entity.title)} " in text
     ]
-
-
-def _day(date: str) -> dt.date | None:
-    match = _DAY.match(date)
-    if not match:
-        return None
-    try:
-        return dt.datetime.strptime(date, "%d %B %Y").date()
-    except ValueError:
-        return None
 
 
 def _same_memory(context: SynthContext, a: _Event, b: _Event) -> bool:

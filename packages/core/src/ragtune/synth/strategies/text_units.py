@@ -19,7 +19,7 @@ from ragtune.corpus.types import TextUnit
 from ragtune.synth import prompts
 from ragtune.synth.context import SynthContext, UnitSentence
 from ragtune.synth.language import first_person_facts, mention_clause, named_facts
-from ragtune.synth.phrasing import lower_first, paraphrases, the
+from ragtune.synth.phrasing import lower_first, paraphrases, the, upper_first
 from ragtune.synth.records import QARecord, Statement, fact_id, paraphrase_records
 from ragtune.synth.settings import TextUnitSettings
 from ragtune.synth.strategies.base import Generated, Strategy, teacher_answers, text_list
@@ -288,5 +288,4 @@ def _shown(caption: str) -> str:
 
 
 def _sentence_case(text: str) -> str:
-    text = text.strip().rstrip(".")
-    return text[:1].upper() + text[1:]
+    return upper_first(text.strip().rstrip("."))
