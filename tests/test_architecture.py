@@ -35,6 +35,7 @@ FOUNDATION = {
     "parquet",
     "paths",
     "progress",
+    "stages",
     "workspace",
 }
 

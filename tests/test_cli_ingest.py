@@ -25,7 +25,7 @@ from support import Run, minimal_locomo_record, run_console_script, run_ragtune,
 SUMMARY = re.compile(
     r"^ingested (\d+) documents into (\d+) text units \((\d+) tokens\) in \d+\.\d s -> (.+)$"
 )
-WORKSPACE_FILES = ("documents.parquet", "text_units.parquet", "memory.yaml")
+WORKSPACE_FILES = ("documents.parquet", "text_units.parquet", "memory.yaml", "stages.json")
 
 
 @pytest.fixture(scope="module")

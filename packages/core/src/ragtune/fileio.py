@@ -21,8 +21,13 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
     The temporary file lives in the same folder, so the final `os.replace` is atomic and a
     killed process never leaves a half-written `target` (the old one, if any, stays intact).
+    While a stage runs (`ragtune.stages.stage`), a write to one of its outputs goes to its
+    staging folder instead, to be published with the stage's other outputs.
     """
+    from ragtune.stages import staged_target
+
     target = Path(target)
+    target = staged_target(target) or target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

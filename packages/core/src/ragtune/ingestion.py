@@ -12,6 +12,7 @@ from ragtune.config import MemoryConfig, save_config
 from ragtune.corpus import chunk_documents, load_corpus, write_documents, write_text_units
 from ragtune.corpus.jsonl import SourceText
 from ragtune.errors import ConfigError
+from ragtune.stages import runs_as_stage
 from ragtune.workspace import Workspace
 
 
@@ -25,11 +26,25 @@ class IngestReport:
     seconds: float
 
 
-def ingest(workspace: Workspace, config: MemoryConfig, *, progress: bool = True) -> IngestReport:
+@runs_as_stage("ingest")
+def ingest(
+    workspace: Workspace,
+    config: MemoryConfig,
+    *,
+    progress: bool = True,
+    record_settings: bool = True,
+) -> IngestReport:
     """Read the corpus named by `config.corpus`, chunk it and write the workspace's tables.
 
-    The tables are written atomically and `memory.yaml` last, so an interrupted ingest leaves
-    the previous tables and configuration in place.
+    The tables and `memory.yaml` are published together when the ingest succeeds (a stage,
+    `ragtune.stages`), so a failed or interrupted ingest leaves the workspace as it was.
+
+    Args:
+        workspace: The workspace.
+        config: The settings.
+        progress: Whether to show progress bars.
+        record_settings: Save all of `config` in `memory.yaml`; when False (a later stage in
+            the same command saves the rest when it succeeds), only the corpus and chunking.
 
     Raises:
         CorpusError: the corpus or one of its files or records is bad.
@@ -55,13 +70,21 @@ def ingest(workspace: Workspace, config: MemoryConfig, *, progress: bool = True)
     write_text_units(workspace.text_units_path, units)
     write_documents(workspace.documents_path, documents, units)
     corpus_config = dataclasses.replace(config.corpus, path=str(corpus))
-    save_config(dataclasses.replace(config, corpus=corpus_config), workspace.config_path)
+    saved = config if record_settings else _saved_config(workspace)
+    saved = dataclasses.replace(saved, corpus=corpus_config, chunking=config.chunking)
+    save_config(saved, workspace.config_path)
     return IngestReport(
         documents=len(documents),
         text_units=len(units),
         tokens=sum(unit.n_tokens for unit in units),
         seconds=time.perf_counter() - started,
     )
+
+
+def _saved_config(workspace: Workspace) -> MemoryConfig:
+    from ragtune.config import load_config
+
+    return load_config(workspace.config_path)
 
 
 def ingest_texts(

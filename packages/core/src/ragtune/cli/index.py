@@ -16,6 +16,7 @@ from ragtune.cli.options import (
     workspace_arguments,
 )
 from ragtune.config import load_config, save_config, set_value
+from ragtune.stages import stage
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
@@ -66,8 +67,9 @@ def index(
     if graphrag is not None:
         from ragtune.index.pipeline import adopt_graphrag_index
 
-        report = adopt_graphrag_index(space, graphrag)
-        save_config(config, space.config_path)
+        with stage(space, "index"):
+            report = adopt_graphrag_index(space, graphrag)
+            save_config(config, space.config_path)
         click.echo(report.summary_line())
         return
 
@@ -79,13 +81,14 @@ def index(
 
     corpus_path = Path(config.corpus.path).expanduser() if config.corpus.path else None
     if corpus_path is not None and corpus_path.exists():
-        ingested = ingest(space, config, progress=options.progress)
+        ingested = ingest(space, config, progress=options.progress, record_settings=False)
         set_value(config, "corpus.path", str(corpus_path.resolve()))  # as ingest saved it
         log.info("ingested %d documents, %d text units", ingested.documents, ingested.text_units)
     elif corpus_path is not None and space.text_units_path.is_file():
         log.warning("corpus %s is gone; indexing the text units ingested before", corpus_path)
-    report = build_index(space, config, progress=options.progress)
-    save_config(config, space.config_path)
+    with stage(space, "index"):  # the settings are saved with the index, if it succeeds
+        report = build_index(space, config, progress=options.progress)
+        save_config(config, space.config_path)
     click.echo(report.summary_line())
     if report.failures:
         click.echo(

@@ -16,6 +16,7 @@ from ragtune.cli.options import (
     workspace_arguments,
 )
 from ragtune.config import load_config, save_config
+from ragtune.stages import stage
 from ragtune.workspace import Workspace
 
 log = logging.getLogger("ragtune")
@@ -61,8 +62,9 @@ def synthesize(
 
     from ragtune.synth.pipeline import synthesize as run
 
-    card = run(space, config, progress=options.progress)
-    save_config(config, space.config_path)
+    with stage(space, "synthesize"):  # the settings are saved with the data, if it succeeds
+        card = run(space, config, progress=options.progress)
+        save_config(config, space.config_path)
     click.echo(card.summary_line())
     click.echo(f"wrote {space.train_path}, {space.val_path} and {space.card_path}")
     for name, why in card.skipped.items():

@@ -14,6 +14,7 @@ from ragtune.cli.options import (
     workspace_arguments,
 )
 from ragtune.config import load_config, save_config
+from ragtune.stages import stage
 from ragtune.workspace import Workspace
 
 # Options that set one `train.*` value.
@@ -61,9 +62,10 @@ def train(
 
     from ragtune.train.trainer import train_adapter
 
-    report = train_adapter(space, config, resume=resume, progress=options.progress)
-    if not report.main_process:
-        return  # under DDP the main process saves the settings and reports the run
-    save_config(config, space.config_path)
+    with stage(space, "train"):  # the settings are saved when the adapter is written
+        report = train_adapter(space, config, resume=resume, progress=options.progress)
+        if not report.main_process:
+            return  # under DDP the main process saves the settings and reports the run
+        save_config(config, space.config_path)
     click.echo(report.summary_line())
     click.echo(f"wrote {report.adapter}")

@@ -18,6 +18,7 @@ from ragtune.eval.judge import JudgeReport
 from ragtune.eval.questions import Question, load_questions, pick
 from ragtune.eval.runner import SystemRun, run_system
 from ragtune.extras import require_extra
+from ragtune.stages import settle
 from ragtune.workspace import Workspace
 
 
@@ -188,6 +189,7 @@ def evaluate(
     setups: list[dict[str, Any]] = []
     for path in paths:
         workspace = Workspace.at(path)
+        settle(workspace)  # a stage killed while publishing: finish it first
         questions = pick(
             load_questions(questions_path, conversations=workspace_conversations(workspace)),
             settings.limit,

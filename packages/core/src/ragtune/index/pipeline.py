@@ -32,6 +32,7 @@ from ragtune.index.tables import write_index
 from ragtune.index.types import MemoryIndex, UnitExtraction
 from ragtune.llm.types import ChatBackend
 from ragtune.progress import progress_bar
+from ragtune.stages import runs_as_stage
 from ragtune.workspace import Workspace
 
 
@@ -99,6 +100,7 @@ class IndexReport:
         return record
 
 
+@runs_as_stage("index")
 def build_index(
     workspace: Workspace,
     config: IndexInputs,
@@ -195,6 +197,7 @@ def build_index(
     return report
 
 
+@runs_as_stage("index")
 def adopt_graphrag_index(workspace: Workspace, source: Path) -> IndexReport:
     """Adopt the Microsoft GraphRAG output folder `source` as the index of `workspace` (its
     documents and text units too), and write `index.json`.

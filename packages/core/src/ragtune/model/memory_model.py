@@ -23,6 +23,7 @@ from ragtune.llm.weights import model_weights
 from ragtune.manifest import Manifest
 from ragtune.model.bm25 import BM25
 from ragtune.prompts import answer_messages, memory_messages, recall_question
+from ragtune.stages import settle
 from ragtune.workspace import Workspace
 
 
@@ -129,6 +130,7 @@ class MemoryModel:
         from ragtune.llm.transformers_backend import TransformersBackend
 
         workspace = Workspace.at(path)
+        settle(workspace)  # a stage killed while publishing: finish it first
         folder = workspace.adapter_path(adapter)
         if not folder.is_dir():
             raise RagtuneError(f"has no adapter {adapter!r}; run `ragtune train`", path=path)

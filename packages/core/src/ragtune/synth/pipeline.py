@@ -24,6 +24,7 @@ from ragtune.index.tables import read_index
 from ragtune.llm.types import ChatBackend
 from ragtune.progress import progress_bar
 from ragtune.prompts import recalled_question
+from ragtune.stages import runs_as_stage
 from ragtune.synth.card import DatasetCard, count_by
 from ragtune.synth.context import SynthContext
 from ragtune.synth.dedup import Deduplicator
@@ -37,6 +38,7 @@ from ragtune.workspace import Workspace
 log = logging.getLogger("ragtune")
 
 
+@runs_as_stage("synthesize")
 def synthesize(
     workspace: Workspace,
     config: SynthInputs,

@@ -30,6 +30,7 @@ from ragtune.hashing import content_hash
 from ragtune.logs import hide_kernels_warning
 from ragtune.manifest import Manifest, library_versions
 from ragtune.progress import library_progress
+from ragtune.stages import runs_as_stage
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
 from ragtune.train.settings import TrainInputs
 from ragtune.workspace import Workspace
@@ -101,6 +102,7 @@ class TrainReport:
         )
 
 
+@runs_as_stage("train")
 def train_adapter(
     workspace: Workspace,
     config: TrainInputs,
