@@ -8,6 +8,7 @@ value is checked against its field's type, and unknown keys are refused with the
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,10 +20,11 @@ import yaml
 from ragtune.corpus.chunking import check_chunking
 from ragtune.errors import ConfigError, yaml_error_summary
 from ragtune.fileio import atomic_write_text
-from ragtune.index.settings import IndexConfig
+from ragtune.index.settings import INDEX_RANGES, IndexConfig
 from ragtune.llm.specs import ModelSpec
-from ragtune.synth.settings import SynthConfig
-from ragtune.train.settings import TrainConfig
+from ragtune.ranges import Range, check_ranges, counts
+from ragtune.synth.settings import SYNTH_RANGES, SynthConfig
+from ragtune.train.settings import TRAIN_RANGES, TrainConfig
 
 
 @dataclass
@@ -83,6 +85,7 @@ class MemoryConfig:
         for spec in (self.model, self.teacher, self.chunking.tokenizer, self.train.base_model):
             if spec is not None:
                 ModelSpec.parse(spec)
+        check_ranges(self.chunking, CHUNKING_RANGES, "chunking.")
         check_chunking(self.chunking.size, self.chunking.overlap)
         self.index.check()
         self.synth.check()
@@ -113,6 +116,23 @@ class MemoryConfig:
     def chunking_tokenizer(self) -> str:
         """The model spec whose tokenizer chunking uses."""
         return self.chunking.tokenizer or self.model
+
+
+#: The range of each numeric `chunking.*` setting.
+CHUNKING_RANGES = {"size": counts(1, 1_000_000), "overlap": counts(0, 1_000_000)}
+
+#: The range of every numeric setting, by dotted name: checked as each value is read (naming
+#: the `memory.yaml` line or the command-line option it came from) and by `validate`.
+RANGES: dict[str, Range] = {
+    f"{section}.{name}": allowed
+    for section, ranges in (
+        ("chunking", CHUNKING_RANGES),
+        ("index", INDEX_RANGES),
+        ("synth", SYNTH_RANGES),
+        ("train", TRAIN_RANGES),
+    )
+    for name, allowed in ranges.items()
+}
 
 
 def setting_names(section: type[Any] = MemoryConfig, prefix: str = "") -> list[str]:
@@ -162,14 +182,20 @@ def load_config(
     """
     config = MemoryConfig()
     if path is not None and path.is_file():
+        text = _settings_text(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(text) or {}
+            lines = _key_lines(yaml.compose(text))
         except yaml.YAMLError as error:
             problem, where = yaml_error_summary(error)
             raise ConfigError(f"invalid YAML ({problem})", path=path, location=where) from None
         if not isinstance(data, dict):
             raise ConfigError("must be a mapping of settings", path=path)
-        _apply_mapping(config, data, "", str(path))
+        _apply_mapping(config, data, "", str(path), lines)
+        try:
+            config.validate()
+        except ConfigError as error:
+            raise ConfigError(error.message, path=path) from None
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep or not key.strip():
@@ -177,6 +203,37 @@ def load_config(
         set_value(config, key.strip(), raw)
     config.validate()
     return config
+
+
+def _settings_text(path: Path) -> str:
+    """The text of the settings file `path`.
+
+    Raises:
+        ConfigError: it is not UTF-8 text.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot be read ({error.strerror})", path=path) from None
+    if b"\0" in data:
+        raise ConfigError("is a binary file, not YAML settings", path=path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"is not UTF-8 text (byte {error.start}); save it as UTF-8", path=path
+        ) from None
+
+
+def _key_lines(node: Any, prefix: str = "") -> dict[str, int]:
+    """The line (1-based) of each dotted key in the composed YAML `node`."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            dotted = f"{prefix}{key.value}"
+            lines[dotted] = key.start_mark.line + 1
+            lines.update(_key_lines(value, f"{dotted}."))
+    return lines
 
 
 def save_config(config: MemoryConfig, path: Path) -> None:
@@ -202,16 +259,22 @@ def set_value(config: MemoryConfig, dotted: str, text: str, *, where: str = "com
     setattr(target, name, _convert(text, kind, dotted, where, from_text=True))
 
 
-def _apply_mapping(target: Any, data: dict[Any, Any], prefix: str, where: str) -> None:
+def _apply_mapping(
+    target: Any, data: dict[Any, Any], prefix: str, where: str, lines: dict[str, int]
+) -> None:
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        kind = _known_field(target, str(key), dotted, where)
+        line = f"line {lines[dotted]}" if dotted in lines else ""
+        kind = _known_field(target, str(key), dotted, where, line)
         if dataclasses.is_dataclass(kind):
             if not isinstance(value, dict):
-                raise ConfigError(f"{dotted!r} must be a mapping of settings", path=where)
-            _apply_mapping(getattr(target, str(key)), value, f"{dotted}.", where)
+                raise ConfigError(
+                    f"{dotted!r} must be a mapping of settings", path=where, location=line
+                )
+            _apply_mapping(getattr(target, str(key)), value, f"{dotted}.", where, lines)
         else:
-            setattr(target, str(key), _convert(value, kind, dotted, where, from_text=False))
+            converted = _convert(value, kind, dotted, where, from_text=False, location=line)
+            setattr(target, str(key), converted)
 
 
 def _child(target: Any, name: str, dotted: str, where: str) -> Any:
@@ -221,10 +284,19 @@ def _child(target: Any, name: str, dotted: str, where: str) -> Any:
     return getattr(target, name)
 
 
-def _known_field(target: Any, name: str, dotted: str, where: str) -> Any:
-    if name not in {f.name for f in dataclasses.fields(target)}:
-        known = ", ".join(setting_names())
-        raise ConfigError(f"unknown setting {dotted!r} (known: {known})", path=where)
+def _known_field(target: Any, name: str, dotted: str, where: str, location: str = "") -> Any:
+    names = [f.name for f in dataclasses.fields(target)]
+    if name not in names:
+        parts = dotted.split(".")
+        section = ".".join(parts[: parts.index(name)]) if name in parts else ""
+        close = difflib.get_close_matches(dotted, setting_names(), n=3, cutoff=0.75)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        what = f"the settings of {section}" if section else "the sections and settings"
+        raise ConfigError(
+            f"unknown setting {dotted!r} ({hint}{what}: {', '.join(names)})",
+            path=where,
+            location=location,
+        )
     return _field_type(type(target), name)
 
 
@@ -232,8 +304,24 @@ def _field_type(section: type[Any], name: str) -> Any:
     return typing.get_type_hints(section)[name]
 
 
-def _convert(raw: Any, kind: Any, dotted: str, where: str, *, from_text: bool) -> Any:
-    """`raw` as a value of type `kind`; with `from_text`, `raw` is text to read as YAML first."""
+def _convert(
+    raw: Any, kind: Any, dotted: str, where: str, *, from_text: bool, location: str = ""
+) -> Any:
+    """`raw` as a value of type `kind` in the setting's range (`RANGES`); with `from_text`,
+    `raw` is text to read as YAML first.
+
+    Raises:
+        ConfigError: `raw` is not of that type or out of range, naming `where` and `location`.
+    """
+    value = _typed(raw, kind, dotted, where, from_text=from_text, location=location)
+    allowed = RANGES.get(dotted)
+    if allowed is not None and value is not None and not allowed.admits(value):
+        raise ConfigError(f"{dotted} must be {allowed}, got {raw!r}", path=where, location=location)
+    return value
+
+
+def _typed(raw: Any, kind: Any, dotted: str, where: str, *, from_text: bool, location: str) -> Any:
+    """`raw` as a value of type `kind` (see `_convert`)."""
     options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
     text = raw if from_text else None
     try:
@@ -261,7 +349,9 @@ def _convert(raw: Any, kind: Any, dotted: str, where: str, *, from_text: bool) -
             return value
         if typing.get_origin(option) is Literal and value in typing.get_args(option):
             return value
-    raise ConfigError(f"{dotted} must be {_describe(options)}, got {raw!r}", path=where)
+    raise ConfigError(
+        f"{dotted} must be {_describe(options)}, got {raw!r}", path=where, location=location
+    )
 
 
 def _describe(options: tuple[Any, ...]) -> str:

@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 from ragtune.errors import ConfigError
 from ragtune.index.types import DEFAULT_ENTITY_TYPES
 from ragtune.llm.specs import teacher_writes
+from ragtune.ranges import SEED, check_ranges, counts
 
 
 @dataclass
@@ -80,12 +81,18 @@ class IndexConfig:
         """
         if not self.entity_types or any(not t.strip() for t in self.entity_types):
             raise ConfigError("index.entity_types must be a list of non-empty type names")
-        for name in ("gleanings",):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"index.{name} must be 0 or more")
-        for name in ("max_description_chars", "max_cluster_size", "batch_size", "max_tokens"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"index.{name} must be at least 1")
+        check_ranges(self, INDEX_RANGES, "index.")
+
+
+#: The range of each numeric `index.*` setting.
+INDEX_RANGES = {
+    "gleanings": counts(0, 100),
+    "max_description_chars": counts(),
+    "max_cluster_size": counts(),
+    "seed": SEED,
+    "batch_size": counts(1, 65_536),
+    "max_tokens": counts(1, 1_048_576),
+}
 
 
 class IndexInputs(Protocol):

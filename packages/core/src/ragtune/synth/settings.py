@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from ragtune.errors import ConfigError
 from ragtune.llm.specs import teacher_writes
+from ragtune.ranges import FRACTION, SEED, SHARE, Range, check_ranges, counts
 
 #: Every built-in strategy, in the order they run (recall runs last: it reuses their questions).
 STRATEGY_NAMES = (
@@ -272,19 +273,16 @@ class SynthConfig:
         Raises:
             ConfigError: a value is out of range or a strategy is unknown.
         """
+        if not self.strategies:
+            raise ConfigError(
+                f"synth.strategies must name at least one of {', '.join(STRATEGY_NAMES)}"
+            )
         unknown = [name for name in self.strategies if name not in STRATEGY_NAMES]
         if unknown:
             raise ConfigError(
                 f"unknown synth strategies {', '.join(unknown)} "
                 f"(known: {', '.join(STRATEGY_NAMES)})"
             )
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError("synth.val_fraction must be at least 0 and below 1")
-        for name in ("min_support", "dedup_threshold"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"synth.{name} must be between 0 and 1")
-        if not 0 <= self.unanswerable.share <= 1:
-            raise ConfigError("synth.unanswerable.share must be between 0 and 1")
         if not self.unanswerable.abstention.strip():
             raise ConfigError("synth.unanswerable.abstention must not be empty")
         kinds = self.unanswerable.kinds
@@ -292,37 +290,39 @@ class SynthConfig:
             raise ConfigError(
                 f"synth.unanswerable.kinds must name swapped, absent or both, not {kinds}"
             )
-        counts = {
-            "max_tokens": self.max_tokens,
-            "batch_size": self.batch_size,
-            "entity_templates.per_entity": self.entity_templates.per_entity,
-            "relationship_templates.per_relationship": self.relationship_templates.per_relationship,
-            "cot.max_units": self.cot.max_units,
-            "cot.max_context_chars": self.cot.max_context_chars,
-            "text_units.paraphrases": self.text_units.paraphrases,
-            "global_qa.per_community": self.global_qa.per_community,
-            "global_qa.max_reports": self.global_qa.max_reports,
-            "global_qa.max_points": self.global_qa.max_points,
-            "temporal.paraphrases": self.temporal.paraphrases,
-            "profiles.per_record": self.profiles.per_record,
-        }
-        for name, value in counts.items():
-            if value < 1:
-                raise ConfigError(f"synth.{name} must be at least 1")
-        others = {
-            "entity_templates.min_frequency": self.entity_templates.min_frequency,
-            "cot.max_entities": self.cot.max_entities,
-            "cot.max_relationships": self.cot.max_relationships,
-            "text_units.per_unit": self.text_units.per_unit,
-            "global_qa.max_communities": self.global_qa.max_communities,
-            "global_qa.timelines": self.global_qa.timelines,
-            "temporal.orderings": self.temporal.orderings,
-            "profiles.copies": self.profiles.copies,
-            "recall.per_unit": self.recall.per_unit,
-        }
-        for name, value in others.items():
-            if value < 0:
-                raise ConfigError(f"synth.{name} must be 0 or more")
+        check_ranges(self, SYNTH_RANGES, "synth.")
+
+
+#: The range of each numeric `synth.*` setting.
+SYNTH_RANGES = {
+    "seed": SEED,
+    "val_fraction": FRACTION,
+    "min_support": SHARE,
+    "dedup_threshold": SHARE,
+    "max_tokens": counts(1, 1_048_576),
+    "batch_size": counts(1, 65_536),
+    "entity_templates.per_entity": counts(),
+    "entity_templates.min_frequency": counts(0),
+    "relationship_templates.per_relationship": counts(),
+    "relationship_templates.min_weight": Range(0, 1_000_000),
+    "cot.max_entities": counts(0),
+    "cot.max_relationships": counts(0),
+    "cot.max_units": counts(),
+    "cot.max_context_chars": counts(),
+    "text_units.per_unit": counts(0),
+    "text_units.paraphrases": counts(),
+    "global_qa.per_community": counts(),
+    "global_qa.max_communities": counts(0),
+    "global_qa.max_reports": counts(),
+    "global_qa.max_points": counts(),
+    "global_qa.timelines": counts(0),
+    "temporal.paraphrases": counts(),
+    "temporal.orderings": counts(0),
+    "unanswerable.share": SHARE,
+    "profiles.copies": counts(0),
+    "profiles.per_record": counts(),
+    "recall.per_unit": counts(0),
+}
 
 
 class SynthInputs(Protocol):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ragtune.errors import ConfigError
+from ragtune.ranges import FRACTION, SEED, Range, check_ranges, counts
 
 
 @dataclass
@@ -78,27 +79,28 @@ class TrainConfig:
         """
         if not self.adapter.strip() or "/" in self.adapter or self.adapter.startswith("."):
             raise ConfigError("train.adapter must be a plain folder name")
-        positive = {
-            "batch_size": self.batch_size,
-            "grad_accum": self.grad_accum,
-            "max_seq_len": self.max_seq_len,
-            "lora_r": self.lora_r,
-            "lora_alpha": self.lora_alpha,
-            "checkpoint_steps": self.checkpoint_steps,
-            "distill_top_k": self.distill_top_k,
-        }
-        for name, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"train.{name} must be at least 1")
+        check_ranges(self, TRAIN_RANGES, "train.")
         if self.epochs <= 0 and self.max_steps < 1:
             raise ConfigError("train.epochs must be above 0 (or set train.max_steps)")
-        if self.lr <= 0:
-            raise ConfigError("train.lr must be above 0")
-        for name in ("warmup_ratio", "lora_dropout"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be at least 0 and below 1")
-        if self.max_grad_norm <= 0:
-            raise ConfigError("train.max_grad_norm must be above 0")
+
+
+#: The range of each numeric `train.*` setting.
+TRAIN_RANGES = {
+    "epochs": Range(0, 10_000),
+    "max_steps": Range(1, 10_000_000, also=((-1, "no limit"),)),
+    "lr": Range(0, 10, low_open=True),
+    "batch_size": counts(1, 65_536),
+    "grad_accum": counts(1, 65_536),
+    "max_seq_len": counts(1, 1_048_576),
+    "warmup_ratio": FRACTION,
+    "max_grad_norm": Range(0, 1_000_000, low_open=True),
+    "lora_r": counts(1, 65_536),
+    "lora_alpha": counts(1, 65_536),
+    "lora_dropout": FRACTION,
+    "checkpoint_steps": counts(),
+    "seed": SEED,
+    "distill_top_k": counts(1, 1_000_000),
+}
 
 
 class TrainInputs(Protocol):
