@@ -214,7 +214,7 @@ def dangling_symlink(root: Path) -> tuple[Path, list[str]]:
     corpus.mkdir()
     (corpus / "ok.md").write_text("fine", encoding="utf-8")
     (corpus / "x.md").symlink_to(root / "gone.md")
-    return corpus, [str(corpus / "x.md"), "cannot read the file"]
+    return corpus, [str(corpus / "x.md"), "is a symbolic link to a missing file"]
 
 
 def binary_file(root: Path) -> tuple[Path, list[str]]:

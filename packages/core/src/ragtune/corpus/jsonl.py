@@ -23,16 +23,36 @@ def load_jsonl(path: Path) -> Iterator[Document]:
     key is kept as metadata. Blank lines are skipped.
     """
     text = read_text_file(path)
+    lines_of_ids: dict[str, int] = {}
     for number, record in json_lines(path, text.splitlines(), error=CorpusError):
         where = f"line {number}"
         if not isinstance(record, dict):
             raise CorpusError(
                 f"expected a JSON object, got {type(record).__name__}", path=path, location=where
             )
+        record_id = record.get("id")
+        if isinstance(record_id, str | int) and not isinstance(record_id, bool):
+            earlier = lines_of_ids.setdefault(str(record_id), number)
+            if earlier != number:
+                raise CorpusError(
+                    f'duplicate "id" {record_id!r} (also on line {earlier}); ids name one '
+                    "record each",
+                    path=path,
+                    location=where,
+                )
         yield _document(record, path, where, number)
 
 
 def _document(record: dict[str, object], path: Path, where: str, number: int) -> Document:
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise CorpusError(
+            f"record holds a lone surrogate ({error.object[error.start]!r}): a \\u escape that "
+            "is half of a character, not valid Unicode",
+            path=path,
+            location=where,
+        ) from None
     body = record.pop("text", None)
     if not isinstance(body, str):
         problem = 'has no "text" field' if body is None else 'has a non-string "text" field'

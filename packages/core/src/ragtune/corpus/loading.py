@@ -9,7 +9,7 @@ from typing import Literal, get_args
 
 from ragtune.corpus.jsonl import load_jsonl
 from ragtune.corpus.locomo import load_locomo, looks_like_locomo
-from ragtune.corpus.reading import read_text_file
+from ragtune.corpus.reading import check_readable, read_text_file
 from ragtune.corpus.text_files import TEXT_SUFFIXES, list_text_files, load_text_files
 from ragtune.corpus.types import Document
 from ragtune.errors import CorpusError
@@ -69,8 +69,7 @@ def load_corpus(
         CorpusError: the path is missing, a file or record is bad, or there are no documents.
     """
     path = Path(path)
-    if not path.exists():
-        raise CorpusError("no such file or folder", path=path)
+    check_readable(path)
     if corpus_format not in CORPUS_FORMATS:
         raise CorpusError(f"unknown corpus format {corpus_format!r}; use one of {CORPUS_FORMATS}")
     chosen = detect_format(path) if corpus_format == "auto" else corpus_format

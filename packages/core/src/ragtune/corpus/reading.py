@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import stat
 from pathlib import Path
 
 from ragtune.errors import CorpusError
@@ -15,11 +17,14 @@ def read_text_file(path: Path, *, shown_as: str | None = None) -> str:
         CorpusError: the file cannot be read, is binary, or is not UTF-8.
     """
     shown = shown_as or str(path)
+    check_readable(path, shown_as=shown, folder_ok=False)
     try:
         data = path.read_bytes()
     except OSError as error:
         reason = error.strerror or error.__class__.__name__
         raise CorpusError(f"cannot read the file ({reason})", path=shown) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_like_utf16(data):
+        raise CorpusError("UTF-16 text; convert it to UTF-8 first", path=shown)
     if b"\x00" in data:
         raise CorpusError("binary file (it contains NUL bytes), not text", path=shown)
     try:
@@ -31,6 +36,55 @@ def read_text_file(path: Path, *, shown_as: str | None = None) -> str:
             "convert it to UTF-8 first",
             path=shown,
         ) from None
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """Whether `data` (without a byte order mark) reads as UTF-16 text: NUL bytes in every
+    other position of its start, and the rest decodes."""
+    head = data[:4096]
+    if len(head) < 4 or len(head) % 2:
+        return False
+    for zeros, encoding in ((head[1::2], "utf-16-le"), (head[0::2], "utf-16-be")):
+        if zeros.count(0) >= 0.9 * len(zeros):
+            try:
+                data.decode(encoding)
+            except UnicodeDecodeError:
+                return False
+            return True
+    return False
+
+
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_readable(path: Path, *, shown_as: str | None = None, folder_ok: bool = True) -> None:
+    """Check that `path` is a regular file (or, with `folder_ok`, a folder) before anything
+    opens it: a named pipe or device would block a read forever.
+
+    Raises:
+        CorpusError: it is missing, a symbolic link loop, or not a regular file.
+    """
+    shown = shown_as or str(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise CorpusError("is a symbolic link loop", path=shown) from None
+        if error.errno == errno.ENOENT:
+            if path.is_symlink():
+                raise CorpusError("is a symbolic link to a missing file", path=shown) from None
+            raise CorpusError("no such file or folder", path=shown) from None
+        reason = error.strerror or error.__class__.__name__
+        raise CorpusError(f"cannot read it ({reason})", path=shown) from None
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return
+    kind = "a folder" if stat.S_ISDIR(mode) else _KINDS.get(stat.S_IFMT(mode), "not a file")
+    raise CorpusError(f"is {kind}, not a regular file; a corpus holds only files", path=shown)
 
 
 def normalize_timestamp(value: object) -> str:
