@@ -39,7 +39,6 @@ def test_dangling_symlink_in_a_folder_is_unreadable(tmp_path: Path) -> None:
 
     assert str(link) in message
     assert "is a symbolic link to a missing file" in message
-    assert "No such file or directory" in message
 
 
 @pytest.mark.skipif(
@@ -265,7 +264,6 @@ def test_jsonl_duplicate_records_are_refused(tmp_path: Path) -> None:
     message = corpus_error(corpus)
 
     assert message.startswith(f"{corpus}: line 2: duplicate \"id\" 'a' (also on line 1)")
-    assert "r.jsonl#a" in message
 
 
 # --- front matter ------------------------------------------------------------------------------

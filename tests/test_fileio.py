@@ -125,6 +125,21 @@ def test_file_mode_follows_the_umask_027(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("umask_022")
+def test_owner_only_files_in_an_atomic_directory_get_the_usual_mode(tmp_path: Path) -> None:
+    target = tmp_path / "adapters" / "default"
+
+    with atomic_directory(target) as folder:
+        weights = folder / "adapter_model.safetensors"
+        weights.write_bytes(b"weights")
+        weights.chmod(0o600)  # as a library's own atomic save leaves it
+        (folder / "private.key").write_bytes(b"k")
+        (folder / "private.key").chmod(0o640)
+
+    assert mode(target / "adapter_model.safetensors") == 0o644
+    assert mode(target / "private.key") == 0o640  # a mode someone chose is kept
+
+
+@pytest.mark.usefixtures("umask_022")
 def test_umask_is_left_unchanged(tmp_path: Path) -> None:
     atomic_write_text(tmp_path / "f.txt", "x")
 

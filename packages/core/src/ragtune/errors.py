@@ -6,6 +6,7 @@ the CLI prints it as one line and exits non-zero without a traceback unless `--d
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -72,3 +73,27 @@ def yaml_error_summary(error: Exception, *, first_line: int = 1) -> tuple[str, s
     mark = getattr(error, "problem_mark", None)
     location = f"line {mark.line + first_line}" if mark is not None else ""
     return str(problem), location
+
+
+#: What to tell a user about a file-system error they can fix, by errno.
+_ENVIRONMENT_ERRORS = {
+    errno.ENOSPC: "no space left on the device; free some space and run the command again",
+    errno.EDQUOT: "disk quota exceeded; free some space and run the command again",
+    errno.EROFS: "the file system is read-only; put the workspace on a writable disk",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.ELOOP: "a symbolic link loop",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.EMFILE: "too many open files; raise the limit (ulimit -n) and run again",
+}
+
+
+def environment_error_line(error: OSError) -> str | None:
+    """One line for a file-system error the user can fix (a full disk, a read-only file
+    system, a permission), naming the file; None for other errors."""
+    advice = _ENVIRONMENT_ERRORS.get(error.errno or -1)
+    if advice is None:
+        return None
+    where = error.filename if error.filename is not None else ""
+    return f"{where}: {advice}" if where else advice

@@ -61,6 +61,9 @@ def atomic_directory(target: str | Path, *, replace: bool = False) -> Iterator[P
     try:
         yield tmp
         tmp.chmod(0o777 & ~_umask())
+        for path in tmp.rglob("*"):  # files that libraries made owner-only get the usual mode
+            if path.is_file() and not path.is_symlink() and not path.stat().st_mode & 0o077:
+                path.chmod(0o666 & ~_umask())
         old = None
         if replace and target.exists():
             old = _sibling(target, ".old")

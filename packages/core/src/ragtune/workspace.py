@@ -29,6 +29,11 @@ class Workspace:
         if root.exists() and not root.is_dir():
             raise RagtuneError("is a file, not a workspace folder", path=root)
         if not root.exists():
+            blocking = next((p for p in root.parents if p.exists() and not p.is_dir()), None)
+            if blocking is not None:
+                raise RagtuneError(
+                    f"cannot be a workspace: {blocking} is a file, not a folder", path=root
+                )
             if not create:
                 raise RagtuneError("no such workspace; run `ragtune ingest` first", path=root)
             root.mkdir(parents=True)

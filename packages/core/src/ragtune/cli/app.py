@@ -16,7 +16,7 @@ from ragtune.cli.ingest import ingest
 from ragtune.cli.options import CliOptions
 from ragtune.cli.synthesize import synthesize
 from ragtune.cli.train import train
-from ragtune.errors import RagtuneError
+from ragtune.errors import RagtuneError, environment_error_line
 from ragtune.logs import LOGGER, configure_cli_logging
 
 
@@ -35,12 +35,15 @@ class _ErrorReportingGroup(click.Group):
         except Exception as error:
             if ctx.params.get("debug"):
                 raise
+            environment = environment_error_line(error) if isinstance(error, OSError) else None
             if isinstance(error, RagtuneError):
                 click.echo(f"error: {error}", err=True)
+            elif environment is not None:
+                click.echo(f"error: {environment}", err=True)
             else:
                 click.echo(
-                    f"error: unexpected {error.__class__.__name__}: {error} "
-                    "(run `ragtune --debug ...` for the traceback)",
+                    f"error: unexpected {error.__class__.__name__}: {error} — a bug in ragtune; "
+                    "please report it with the traceback of `ragtune --debug ...`",
                     err=True,
                 )
             ctx.exit(1)

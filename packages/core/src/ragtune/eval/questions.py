@@ -45,9 +45,9 @@ class Question:
     conversation: str | None = None
 
 
-def load_questions(path: Path, *, conversations: Collection[str] = ()) -> list[Question]:
-    """The questions in `path`: a LoCoMo JSON file (only the QA of `conversations`, when given)
-    or a JSONL file.
+def load_questions(path: Path, *, conversations: Collection[str] | None = None) -> list[Question]:
+    """The questions in `path`: a LoCoMo JSON file (only the QA of `conversations`, when given:
+    a workspace's, which may be none) or a JSONL file.
 
     Raises:
         RagtuneError: the file is missing or malformed (naming the record), or it holds no QA
@@ -55,7 +55,13 @@ def load_questions(path: Path, *, conversations: Collection[str] = ()) -> list[Q
     """
     if not path.is_file():
         raise RagtuneError("no such questions file", path=path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RagtuneError(
+            f"is not UTF-8 text (byte {error.start}); give LoCoMo JSON or a .jsonl file",
+            path=path,
+        ) from None
     if path.suffix == ".jsonl":
         return _jsonl_questions(path, text)
     try:
@@ -69,7 +75,15 @@ def load_questions(path: Path, *, conversations: Collection[str] = ()) -> list[Q
     return _locomo_questions(path, data, conversations)
 
 
-def _locomo_questions(path: Path, data: Any, conversations: Collection[str]) -> list[Question]:
+def _locomo_questions(
+    path: Path, data: Any, conversations: Collection[str] | None
+) -> list[Question]:
+    if conversations is not None and not conversations:
+        raise RagtuneError(
+            "is LoCoMo QA, but the workspace holds no LoCoMo conversation (its documents have "
+            "no sample_id), so no question is about it; give a .jsonl questions file",
+            path=path,
+        )
     records = data if isinstance(data, list) else [data]
     found: list[Question] = []
     names = []
@@ -80,13 +94,13 @@ def _locomo_questions(path: Path, data: Any, conversations: Collection[str]) -> 
             )
         name = str(record.get("sample_id", f"record {number}"))
         names.append(name)
-        if conversations and name not in conversations:
+        if conversations is not None and name not in conversations:
             continue
         for index, qa in enumerate(record["qa"]):
             where = f"{name} qa {index}"
             found.append(_question(path, qa, where, f"{name}#{index}", conversation=name))
     if not found:
-        wanted = ", ".join(sorted(conversations)) or "any"
+        wanted = ", ".join(sorted(conversations or ())) or "any"
         raise RagtuneError(
             f"has no QA of the workspace's conversations ({wanted}); it has {', '.join(names)}",
             path=path,

@@ -55,7 +55,11 @@ class TrainConfig:
         },
     )
     checkpoint_steps: int = field(
-        default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
+        default=50,
+        metadata={
+            "help": "Save a resumable checkpoint every this many steps (more often in a short "
+            "run: at least four checkpoints a run)."
+        },
     )
     seed: int = field(default=0, metadata={"help": "Seed of initialization and data order."})
     objective: Literal["sft", "distill", "sft+distill"] = field(

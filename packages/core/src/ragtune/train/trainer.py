@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -126,10 +127,11 @@ def train_adapter(
     require_extra("train", "trl", "datasets", "matplotlib", needed_for="ragtune train")
     started = time.perf_counter()
     config.validate()
-    if not _has_records(workspace.train_path):
+    if not check_training_data(workspace.train_path):
         raise RagtuneError(
             "has no training data; run `ragtune synthesize` first", path=workspace.root
         )
+    check_training_data(workspace.val_path)  # before the model loads
     hide_kernels_warning()
     process = _process_state()
     progress = progress and process.is_main_process
@@ -317,7 +319,7 @@ def _trainer(
         completion_only_loss=True,
         eval_strategy="epoch" if val_data is not None else "no",
         save_strategy="steps",
-        save_steps=settings.checkpoint_steps,
+        save_steps=checkpoint_interval(settings, len(train_data), _process_state().num_processes),
         save_total_limit=2,
         logging_steps=1,
         report_to="none",
@@ -452,6 +454,19 @@ def _distillation_datasets(
     return train, val, targets
 
 
+def checkpoint_interval(settings: Any, examples: int, processes: int = 1) -> int:
+    """Steps between checkpoints: `train.checkpoint_steps`, or less in a short run, so that
+    every run saves at least four checkpoints (a killed 30-step run keeps its work)."""
+    per_step = settings.batch_size * settings.grad_accum * max(processes, 1)
+    per_epoch = max(1, math.ceil(examples / per_step))
+    planned = (
+        settings.max_steps
+        if settings.max_steps > 0
+        else max(1, math.ceil(per_epoch * settings.epochs))
+    )
+    return int(max(1, min(settings.checkpoint_steps, planned // 4)))
+
+
 def _last_checkpoint(folder: Path) -> Path | None:
     checkpoints = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     if not checkpoints:
@@ -467,12 +482,50 @@ def _tokens_seen(checkpoint: Path) -> int:
     return int(state.get("num_input_tokens_seen", 0) or 0)
 
 
-def _has_records(path: Path) -> bool:
-    """Whether `path` is a file with at least one non-blank line."""
+def check_training_data(path: Path) -> int:
+    """How many training records the JSON Lines file `path` holds (0 if it is missing), each
+    checked to be a TRL conversational prompt-completion record.
+
+    Raises:
+        RagtuneError: the file is not UTF-8, or a line is not JSON or not such a record,
+            naming the file and line.
+    """
+    from ragtune.fileio import json_lines
+
     if not path.is_file():
+        return 0
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RagtuneError(
+            f"is not UTF-8 text (byte {error.start}); run `ragtune synthesize` again", path=path
+        ) from None
+    count = 0
+    for number, record in json_lines(path, text.splitlines()):
+        if not _is_training_record(record):
+            raise RagtuneError(
+                'is not a training record: it needs "prompt" and "completion" lists of '
+                '{"role", "content"} messages; run `ragtune synthesize` again',
+                path=path,
+                location=f"line {number}",
+            )
+        count += 1
+    return count
+
+
+def _is_training_record(record: Any) -> bool:
+    if not isinstance(record, dict):
         return False
-    with path.open(encoding="utf-8") as lines:
-        return any(line.strip() for line in lines)
+    for key in _RECORD_FIELDS:
+        messages = record.get(key)
+        if not isinstance(messages, list) or not messages:
+            return False
+        for message in messages:
+            if not isinstance(message, dict) or not all(
+                isinstance(message.get(part), str) for part in ("role", "content")
+            ):
+                return False
+    return True
 
 
 def _bitsandbytes_available() -> bool:
