@@ -52,6 +52,13 @@ def cache_file(tmp_path: Path) -> Path:
 def test_cached_backend_satisfies_chat_backend_protocol(new_tiny: Any, cache_file: Path) -> None:
     cached = CachedChatBackend(new_tiny(), cache_file)
     assert isinstance(cached, ChatBackend)
+    assert not cache_file.exists()  # until an answer is stored: a failed run leaves no file
+    cached.close()
+
+
+def test_the_cache_file_appears_with_the_first_answer(new_tiny: Any, cache_file: Path) -> None:
+    cached = CachedChatBackend(new_tiny(), cache_file)
+    cached.chat([{"role": "user", "content": "Hi"}], params=GenerationParams(max_tokens=2))
     assert cache_file.is_file()
     cached.close()
 

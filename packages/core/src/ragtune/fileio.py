@@ -26,18 +26,34 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     from ragtune.stages import staged_target
 
-    target = Path(target)
-    target = staged_target(target) or target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    shown = Path(target)
+    target = staged_target(shown) or shown
+    with _naming(shown):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    tmp = Path(name)
     try:
-        yield tmp
-        tmp.chmod(0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual mode
-        tmp.replace(target)
+        with _naming(shown):
+            yield tmp
+            tmp.chmod(0o666 & ~_umask())  # mkstemp makes owner-only files; give the usual mode
+            tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """Give an `OSError` raised in the block without a file name (a full disk while writing)
+    the name of the file being written, `target`."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        raise OSError(
+            error.errno, error.strerror or os.strerror(error.errno), str(target)
+        ) from error
 
 
 def atomic_write_text(target: str | Path, text: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from ragtune.config import MemoryConfig, save_config
 from ragtune.corpus import chunk_documents, load_corpus, write_documents, write_text_units
 from ragtune.corpus.jsonl import SourceText
+from ragtune.corpus.reading import check_readable
 from ragtune.errors import ConfigError
 from ragtune.stages import runs_as_stage
 from ragtune.workspace import Workspace
@@ -57,7 +58,9 @@ def ingest(
     config.validate()
     if not config.corpus.path:
         raise ConfigError("no corpus given; pass --corpus PATH (or set corpus.path)")
-    corpus = Path(config.corpus.path).expanduser().resolve()
+    given = Path(config.corpus.path).expanduser()
+    check_readable(given)  # before resolving it: a symbolic link loop is named, not raised
+    corpus = given.resolve()
     documents = load_corpus(corpus, config.corpus.format, progress=progress)
     tokenizer = load_tokenizer(config.chunking_tokenizer)
     units = chunk_documents(

@@ -43,7 +43,8 @@ class CachedChatBackend:
 
     Args:
         backend: The backend that answers what the cache does not hold.
-        path: The SQLite file (a workspace's `cache/llm.sqlite`); created if missing.
+        path: The SQLite file (a workspace's `cache/llm.sqlite`); created when the first
+            answer is stored (a run whose teacher never answers leaves no file behind).
 
     Attributes:
         hits: Requests answered from the cache so far.
@@ -53,14 +54,22 @@ class CachedChatBackend:
     def __init__(self, backend: ChatBackend, path: str | Path) -> None:
         self.backend = backend
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        with self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
+        self._db: sqlite3.Connection | None = None
+
+    def _connection(self, *, create: bool) -> sqlite3.Connection | None:
+        """The open SQLite file; None when it does not exist and `create` is False."""
+        if self._db is None:
+            if not create and not self.path.is_file():
+                return None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            with self._db:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(_SCHEMA)
+        return self._db
 
     @property
     def model_name(self) -> str:
@@ -79,7 +88,9 @@ class CachedChatBackend:
 
     def close(self) -> None:
         """Close the SQLite file."""
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def key(self, request: ChatRequest) -> str:
         """The cache key of `request` for this backend."""
@@ -130,10 +141,13 @@ class CachedChatBackend:
         found: dict[str, ChatResponse] = {}
         unique = list(dict.fromkeys(keys))
         with self._lock:
+            db = self._connection(create=False)
+            if db is None:
+                return found
             for start in range(0, len(unique), 500):
                 chunk = unique[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk
                 ).fetchall()
                 for key, text in rows:
@@ -159,8 +173,11 @@ class CachedChatBackend:
             )
             for key, request, answer in entries
         ]
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+        with self._lock:
+            db = self._connection(create=True)
+            assert db is not None
+            with db:
+                db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def _response_to_json(response: ChatResponse) -> str:
