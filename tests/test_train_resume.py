@@ -19,13 +19,14 @@ import torch
 
 import ragtune.train.trainer as trainer_module
 from ragtune.manifest import Manifest
-from ragtune.train.trainer import TrainReport, train_adapter
+from ragtune.train.trainer import TrainReport, checkpoint_interval, train_adapter
 from ragtune.workspace import Workspace
 from train_support import (
     SimulatedCrashError,
     adapter_tensors,
     files,
     patch_trainer,
+    record,
     train_config,
     train_workspace,
 )
@@ -186,6 +187,37 @@ def test_a_resumed_run_ends_where_the_uninterrupted_run_ends(resume_story: Resum
     assert {str(t.dtype) for t in resumed.values()} == {str(t.dtype) for t in fresh.values()}
     for name, tensor in fresh.items():
         assert torch.allclose(tensor.float(), resumed[name].float(), rtol=1e-3, atol=1e-5), name
+
+
+@pytest.mark.parametrize(
+    "length", ["train.max_steps=5", "train.epochs=2"], ids=["max-steps", "epochs"]
+)
+def test_resuming_from_the_final_checkpoint_trains_no_step_more(
+    tmp_path: Path, tiny_model_dir: Path, length: str
+) -> None:
+    """Killed after its last checkpoint but before its adapter was written, a run resumed
+    from that checkpoint ends at the same step (it trained one step more once)."""
+    workspace = train_workspace(tmp_path / "memory", train=[record(n) for n in range(1, 11)])
+    config = train_config(tiny_model_dir, "train.max_steps=-1", length, "train.quantization=none")
+    asked = 5 if "max_steps" in length else 10  # 10 records, batches of 2, 2 epochs
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        patch_trainer(monkeypatch, crash_after=asked)
+        with pytest.raises(SimulatedCrashError):
+            train_adapter(workspace, config, progress=False)
+
+    resumed = train_adapter(workspace, config, resume=True, progress=False)
+
+    assert resumed.resumed_from is not None and resumed.resumed_from.endswith(f"-{asked}")
+    assert resumed.steps == asked
+
+
+def test_a_short_run_checkpoints_at_least_four_times() -> None:
+    settings = train_config(Path("unused"), "train.max_steps=30").train
+    assert settings.checkpoint_steps == 50
+    assert checkpoint_interval(settings, examples=1000) == 7  # a killed 30-step run keeps work
+    long = train_config(Path("unused"), "train.max_steps=-1", "train.epochs=2").train
+    assert checkpoint_interval(long, examples=1000) == 50  # 500 steps: the setting
+    assert checkpoint_interval(long, examples=3) == 1
 
 
 def test_resume_without_a_checkpoint_trains_from_the_start(
