@@ -611,12 +611,17 @@ def test_a_file_system_fault_during_synthesis_changes_nothing(
     assert files(workspace) == before
 
 
-@pytest.mark.timeout(60)
-def test_an_unreachable_teacher_is_not_saved(workspace: Path) -> None:
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "command",
+    [["synthesize", "--writer", "llm"], ["index", "--extractor", "llm"]],
+    ids=["synthesize", "index"],
+)
+def test_an_unreachable_teacher_is_not_saved(workspace: Path, command: list[str]) -> None:
     before = files(workspace)
 
     result = run_ragtune(
-        "-q", "synthesize", workspace, "--writer", "llm", "--teacher", "openai:m@http://127.0.0.1:9"
+        "-q", command[0], workspace, *command[1:], "--teacher", "openai:m@http://127.0.0.1:9"
     )
 
     assert result.returncode == 1

@@ -233,3 +233,10 @@ def test_a_stage_inside_the_same_stage_joins_it(space: Workspace) -> None:
         assert not space.card_path.exists()
     assert space.card_path.read_text() == "{}"
     assert STAGES_FILE in files(space.root)
+
+
+def test_the_same_files_again_keep_their_generation(space: Workspace) -> None:
+    before = read_stages(space)
+    with stage(space, "index"):
+        write_index(space, "v1")
+    assert read_stages(space) == before

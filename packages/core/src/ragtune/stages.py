@@ -197,15 +197,19 @@ def _commit(staging: _Staging) -> None:
             current = staging.written.get(_absolute(path), path)
             if current.is_file():
                 files[path.relative_to(workspace.root).as_posix()] = _fingerprint(current)
+        inputs = {
+            needed: stages[needed]["generation"]
+            for needed in STAGE_INPUTS[owner]
+            if needed in stages
+        }
+        earlier = stages.get(owner, {})
+        if earlier.get("files") == files and earlier.get("inputs") == inputs:
+            continue  # the same files from the same inputs: the same generation
         stages[owner] = {
             "generation": generation,
             "committed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "files": files,
-            "inputs": {
-                needed: stages[needed]["generation"]
-                for needed in STAGE_INPUTS[owner]
-                if needed in stages
-            },
+            "inputs": inputs,
         }
     stages_staged = staging.folder / STAGES_FILE
     stages_staged.write_text(json.dumps(stages, indent=2) + "\n", encoding="utf-8")
