@@ -11,8 +11,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from ragtune.stages import check_generation, read_stages, recover, workspace_lock
 from ragtune.workspace import Workspace
@@ -143,3 +145,87 @@ def test_a_killed_stage_leaves_one_generation_and_a_rerun_completes_it(
     assert contents(workspace, names) == uninterrupted[stage]
     for name in ("ingest", "index", "synthesize"):
         check_generation(space, name)
+
+
+# --- train: the adapter is its own atomic folder; memory.yaml goes with the stage ------------
+
+TRAIN = [
+    "train",
+    "WS",
+    "--max-steps",
+    "4",
+    "train.quantization=none",
+    "train.batch_size=2",
+    "train.max_seq_len=256",
+    "train.checkpoint_steps=1",
+    "train.lr=0.001",
+]
+
+
+def adapter_weights(workspace: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(workspace / "adapters" / "default" / "adapter_model.safetensors")
+
+
+def same_weights(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> bool:
+    return set(first) == set(second) and all(
+        torch.allclose(first[k].float(), second[k].float(), rtol=1e-3, atol=1e-5) for k in first
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`built` with an adapter of another learning rate: what a killed run must leave."""
+    root = tmp_path_factory.mktemp("trained") / "memory"
+    shutil.copytree(built, root)
+    done = run([*TRAIN, "train.lr=0.05"], root)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_again(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What the run under test writes when nothing kills it."""
+    root = tmp_path_factory.mktemp("trained-again") / "memory"
+    shutil.copytree(trained, root)
+    done = run(TRAIN, root)
+    assert done.returncode == 0, done.stderr
+    return {"weights": adapter_weights(root), "settings": (root / "memory.yaml").read_bytes()}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    "point", ["train:checkpoint-2", "train:write:memory.yaml", "train:committed"]
+)
+def test_a_killed_training_keeps_the_old_adapter_or_publishes_the_new_one(
+    trained: Path, trained_again: dict[str, Any], tmp_path: Path, point: str
+) -> None:
+    workspace = tmp_path / "memory"
+    shutil.copytree(trained, workspace)
+    old_weights = adapter_weights(workspace)
+    old_adapter = {p.name: p.read_bytes() for p in (workspace / "adapters" / "default").iterdir()}
+    old_settings = (workspace / "memory.yaml").read_bytes()
+
+    killed = run(TRAIN, workspace, kill_at=point)
+
+    assert killed.returncode == -9, (killed.returncode, killed.stderr)
+    space = Workspace.at(workspace)
+    with workspace_lock(space):
+        recover(space)
+    adapter = {p.name: p.read_bytes() for p in (workspace / "adapters" / "default").iterdir()}
+    settings = (workspace / "memory.yaml").read_bytes()
+    if point.startswith("train:checkpoint"):  # mid-training: the old adapter, its checkpoint
+        assert adapter == old_adapter and settings == old_settings
+        assert (workspace / "adapters" / ".default.partial" / "checkpoint-2").is_dir()
+        rerun = run([*TRAIN, "--resume"], workspace)
+    else:  # the adapter was published; the settings go with the stage's commit
+        assert same_weights(adapter_weights(workspace), trained_again["weights"])
+        assert not same_weights(adapter_weights(workspace), old_weights)
+        expected = trained_again["settings"] if point == "train:committed" else old_settings
+        assert settings == expected
+        rerun = run(TRAIN, workspace)
+    assert rerun.returncode == 0, rerun.stderr
+    assert same_weights(adapter_weights(workspace), trained_again["weights"])
+    assert (workspace / "memory.yaml").read_bytes() == trained_again["settings"]
+    assert sorted(p.name for p in (workspace / "adapters").iterdir()) == ["default"]

@@ -98,7 +98,7 @@ class _Staging:
         staged = self.outputs.get(_absolute(target))
         if staged is None:
             return None
-        _kill_point(f"{self.name}:write:{target.name}")
+        kill_point(f"{self.name}:write:{target.name}")
         staged.parent.mkdir(parents=True, exist_ok=True)
         self.written[_absolute(target)] = staged
         return staged
@@ -222,9 +222,9 @@ def _commit(staging: _Staging) -> None:
     temporary = record.with_name(record.name + ".writing")
     temporary.write_text(json.dumps({"stage": staging.name, "moves": moves}), encoding="utf-8")
     _sync(temporary)
-    _kill_point(f"{staging.name}:staged")
+    kill_point(f"{staging.name}:staged")
     temporary.replace(record)  # the commit point
-    _kill_point(f"{staging.name}:committed")
+    kill_point(f"{staging.name}:committed")
     _publish(workspace, record)
 
 
@@ -238,7 +238,7 @@ def _publish(workspace: Workspace, record: Path) -> None:
             destination = workspace.root / target
             destination.parent.mkdir(parents=True, exist_ok=True)
             source.replace(destination)
-            _kill_point(f"publish:{target}")
+            kill_point(f"publish:{target}")
     record.unlink()
     stage_name = record.name.removeprefix(".commit-").removesuffix(".json")
     shutil.rmtree(workspace.root / f".staging-{stage_name}", ignore_errors=True)
@@ -345,7 +345,7 @@ def workspace_lock(workspace: Workspace) -> Iterator[None]:
         os.close(descriptor)  # releases the lock
 
 
-def _kill_point(name: str) -> None:
+def kill_point(name: str) -> None:
     """Kill this process here when `RAGTUNE_TEST_KILL_AT` names this point (the kill tests'
     instrumented checkpoints; a no-op otherwise)."""
     if os.environ.get("RAGTUNE_TEST_KILL_AT") == name:
@@ -372,6 +372,7 @@ def _sync(path: Path) -> None:
 __all__: Sequence[str] = (
     "STAGES_FILE",
     "check_generation",
+    "kill_point",
     "read_stages",
     "recover",
     "runs_as_stage",

@@ -31,7 +31,7 @@ from ragtune.hashing import content_hash
 from ragtune.logs import hide_kernels_warning
 from ragtune.manifest import Manifest, library_versions
 from ragtune.progress import library_progress
-from ragtune.stages import runs_as_stage
+from ragtune.stages import kill_point, runs_as_stage
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
 from ragtune.train.settings import TrainInputs
 from ragtune.workspace import Workspace
@@ -359,12 +359,25 @@ def _trainer(
             parameter.data = parameter.data.float()
     from transformers import PrinterCallback, ProgressCallback
 
+    trainer.add_callback(_checkpoint_kill_points())
     if progress:
         trainer.remove_callback(ProgressCallback)  # it prints a line of metrics every step
         trainer.add_callback(loss_progress_callback())
     else:
         trainer.remove_callback(PrinterCallback)  # it prints every log line without tqdm
     return trainer
+
+
+def _checkpoint_kill_points() -> Any:
+    """A callback that passes the kill tests' point ``train:checkpoint-<step>`` after each
+    checkpoint is saved (`ragtune.stages.kill_point`)."""
+    from transformers import TrainerCallback
+
+    class CheckpointKillPoints(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            kill_point(f"train:checkpoint-{state.global_step}")
+
+    return CheckpointKillPoints()
 
 
 def _datasets(workspace: Workspace, tokenizer: Any) -> tuple[Any, Any]:
