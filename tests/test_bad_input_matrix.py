@@ -628,3 +628,30 @@ def test_an_unreachable_teacher_is_not_saved(workspace: Path, command: list[str]
     assert len(visible_lines(result.stderr)) == 1
     assert files(workspace) == before
     assert "127.0.0.1:9" not in (workspace / "memory.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", ["ingest", "index"])
+def test_a_failed_first_run_leaves_no_workspace_behind(tmp_path: Path, command: str) -> None:
+    target = tmp_path / "new" / "memory"
+
+    result = run_ragtune("-q", command, target, "--corpus", tmp_path / "missing.jsonl")
+
+    assert result.returncode == 1
+    assert visible_lines(result.stderr) == [
+        f"error: {tmp_path / 'missing.jsonl'}: no such file or folder"
+    ]
+    assert not target.exists()
+
+
+@pytest.mark.timeout(60)
+def test_index_with_a_corpus_given_that_is_a_symlink_loop_is_refused(workspace: Path) -> None:
+    loop = workspace.parent / "loop.jsonl"
+    loop.symlink_to(loop)
+    before = files(workspace)
+
+    result = run_ragtune("-q", "index", workspace, "--corpus", loop)
+
+    assert result.returncode == 1
+    assert visible_lines(result.stderr) == [f"error: {loop}: is a symbolic link loop"]
+    assert files(workspace) == before

@@ -10,11 +10,11 @@ from ragtune.cli.options import (
     CliOptions,
     SettingOption,
     apply_setting_options,
+    created_workspace,
     setting_options,
     workspace_arguments,
 )
 from ragtune.config import load_config, set_value
-from ragtune.workspace import Workspace
 
 # `--format` sets `corpus.format` (its choices and help are the setting's).
 _OPTIONS = (SettingOption("--format", "corpus.format"),)
@@ -45,13 +45,13 @@ def ingest(
     """
     from ragtune.ingestion import ingest as run_ingest
 
-    space = Workspace.at(workspace, create=True)
-    config = load_config(space.config_path, overrides)
-    if corpus is not None:
-        set_value(config, "corpus.path", str(corpus), where="--corpus")
-    apply_setting_options(config, _OPTIONS, values)
-    report = run_ingest(space, config, progress=options.progress)
-    click.echo(
-        f"ingested {report.documents} documents into {report.text_units} text units "
-        f"({report.tokens} tokens) in {report.seconds:.1f} s -> {space.root}"
-    )
+    with created_workspace(workspace) as space:
+        config = load_config(space.config_path, overrides)
+        if corpus is not None:
+            set_value(config, "corpus.path", str(corpus), where="--corpus")
+        apply_setting_options(config, _OPTIONS, values)
+        report = run_ingest(space, config, progress=options.progress)
+        click.echo(
+            f"ingested {report.documents} documents into {report.text_units} text units "
+            f"({report.tokens} tokens) in {report.seconds:.1f} s -> {space.root}"
+        )

@@ -4,9 +4,10 @@ from the dataclass field it sets, so the option and the setting cannot drift apa
 
 from __future__ import annotations
 
+import contextlib
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -14,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import click
 
 from ragtune.config import MemoryConfig, set_value, setting_field
+from ragtune.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +31,20 @@ class CliOptions:
     def progress(self) -> bool:
         """Whether to show progress bars."""
         return not self.quiet
+
+
+@contextlib.contextmanager
+def created_workspace(path: Path) -> Iterator[Workspace]:
+    """The workspace at `path`, created if missing — and removed again if the command fails
+    before writing anything into it (a failed run leaves no empty workspace behind)."""
+    existed = path.expanduser().exists()
+    space = Workspace.at(path, create=True)
+    try:
+        yield space
+    except BaseException:
+        if not existed and space.root.is_dir() and not any(space.root.iterdir()):
+            space.root.rmdir()
+        raise
 
 
 def workspace_arguments(command: F) -> F:
