@@ -299,6 +299,13 @@ SETTINGS_CASES = [
         expected=("command line: chunking.size must be an integer, got 'big'",),
     ),
     command_case(
+        "override-1e20-chunk",
+        "ingest",
+        "WS",
+        "chunking.size=1e20",
+        expected=("command line: chunking.size must be an integer, got '1e20'",),
+    ),
+    command_case(
         "override-huge-chunk",
         "ingest",
         "WS",
