@@ -240,3 +240,11 @@ def test_the_same_files_again_keep_their_generation(space: Workspace) -> None:
     with stage(space, "index"):
         write_index(space, "v1")
     assert read_stages(space) == before
+
+
+def test_ragtunes_own_writer_outside_a_stage_keeps_the_record_true(space: Workspace) -> None:
+    atomic_write_text(space.root / "entities.parquet", "entities written by the Python API")
+    check_generation(space, "index")  # the record follows ragtune's own writer
+    (space.root / "entities.parquet").write_text("entities changed by something else")
+    with pytest.raises(RagtuneError, match="mixes two runs"):
+        check_generation(space, "index")

@@ -24,10 +24,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     While a stage runs (`ragtune.stages.stage`), a write to one of its outputs goes to its
     staging folder instead, to be published with the stage's other outputs.
     """
-    from ragtune.stages import staged_target
+    from ragtune.stages import note_direct_write, staged_target
 
     shown = Path(target)
-    target = staged_target(shown) or shown
+    staged = staged_target(shown)
+    target = staged or shown
     with _naming(shown):
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -40,6 +41,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
+    if staged is None:
+        note_direct_write(target)
 
 
 @contextlib.contextmanager

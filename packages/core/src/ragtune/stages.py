@@ -115,6 +115,33 @@ def staged_target(target: Path) -> Path | None:
     return active.redirect(target) if active is not None else None
 
 
+def note_direct_write(target: Path) -> None:
+    """Record in `stages.json` that ragtune's own writer replaced the stage file `target`
+    outside a stage (the Python API writing a table itself): the file is then the stage's, as
+    written. Files changed by anything else still fail `check_generation`."""
+    target = _absolute(target)
+    for root in (target.parent, target.parent.parent):
+        record = root / STAGES_FILE
+        if not record.is_file():
+            continue
+        relative = target.relative_to(root).as_posix()
+        try:
+            stages = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        changed = False
+        for entry in stages.values() if isinstance(stages, dict) else ():
+            files = entry.get("files") if isinstance(entry, dict) else None
+            if isinstance(files, dict) and relative in files:
+                files[relative] = _fingerprint(target)
+                changed = True
+        if changed:
+            temporary = record.with_name(f".{record.name}.{secrets.token_hex(4)}.tmp")
+            temporary.write_text(json.dumps(stages, indent=2) + "\n", encoding="utf-8")
+            temporary.replace(record)
+        return
+
+
 @contextlib.contextmanager
 def stage(workspace: Workspace, name: StageName, *, check_inputs: bool = True) -> Iterator[None]:
     """Run stage `name` of `workspace` so that its outputs are published together or not at

@@ -127,7 +127,11 @@ def _question(
     if not isinstance(question, str) or not question.strip():
         raise RagtuneError('has no "question" text', path=path, location=where)
     category = record.get("category", DEFAULT_CATEGORY)
-    if category not in CATEGORY_NAMES:
+    if (
+        not isinstance(category, int)
+        or isinstance(category, bool)
+        or category not in CATEGORY_NAMES
+    ):
         raise RagtuneError(
             f"category {category!r} is not a LoCoMo category (1-5)", path=path, location=where
         )
