@@ -76,7 +76,7 @@ def _requirement_name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@pytest.mark.parametrize("extra", ["train", "eval"])
+@pytest.mark.parametrize("extra", ["train", "eval", "serve"])
 def test_the_modules_of_each_extra_are_those_its_distributions_install(extra: str) -> None:
     declared = tomllib.loads(CORE_PYPROJECT.read_text(encoding="utf-8"))["project"][
         "optional-dependencies"
@@ -89,8 +89,8 @@ def test_the_modules_of_each_extra_are_those_its_distributions_install(extra: st
     }
     assert {m for m, found in installed_by.items() if not found & distributions} == set()
     assert distributions <= set().union(*installed_by.values())
-    assert declared["all"] == ["ragtune[train,eval]"]
-    assert set(EXTRAS["all"]) == set(EXTRAS["train"]) | set(EXTRAS["eval"])
+    assert declared["all"] == ["ragtune[train,eval,serve]"]
+    assert set(EXTRAS["all"]) == set(EXTRAS["train"]) | set(EXTRAS["eval"]) | set(EXTRAS["serve"])
 
 
 @pytest.fixture

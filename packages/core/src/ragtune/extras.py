@@ -35,8 +35,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "regex",
         "matplotlib",
     ),
+    "serve": ("starlette", "uvicorn"),
 }
-EXTRAS["all"] = tuple(dict.fromkeys(EXTRAS["train"] + EXTRAS["eval"]))
+EXTRAS["all"] = tuple(dict.fromkeys(EXTRAS["train"] + EXTRAS["eval"] + EXTRAS["serve"]))
 
 
 def install_command(extra: str) -> str:

@@ -14,6 +14,7 @@ from ragtune.cli.evaluate import eval_command
 from ragtune.cli.index import index
 from ragtune.cli.ingest import ingest
 from ragtune.cli.options import CliOptions
+from ragtune.cli.serve import serve
 from ragtune.cli.synthesize import synthesize
 from ragtune.cli.train import train
 from ragtune.errors import RagtuneError, environment_error_line
@@ -65,7 +66,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 #: The commands, in the order a memory is built and used.
-COMMANDS = (ingest, index, synthesize, train, ask, export, eval_command)
+COMMANDS = (ingest, index, synthesize, train, ask, serve, export, eval_command)
 for _command in COMMANDS:
     cli.add_command(_command)
 

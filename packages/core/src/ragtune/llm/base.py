@@ -8,7 +8,7 @@ asks the model to repair invalid ones a bounded number of times, and counts usag
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,6 +31,22 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     found (every backend ends answers at stop strings this way)."""
     found = [text.find(stop) for stop in stops if stop in text]
     return (text[: min(found)], True) if found else (text, False)
+
+
+def stripped_pieces(pieces: Iterable[str]) -> Iterator[str]:
+    """Streamed `pieces` without the whitespace at the start and end of their concatenation (as
+    `answer` strips it), passed on as soon as it is known not to be trailing."""
+    pending = ""
+    started = False
+    for piece in pieces:
+        text = pending + piece
+        if not started:
+            text = text.lstrip()
+            started = bool(text)
+        kept = text.rstrip()
+        pending = text[len(kept) :]
+        if kept:
+            yield kept
 
 
 def require_valid(response: ChatResponse) -> ChatResponse:

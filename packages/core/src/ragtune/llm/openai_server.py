@@ -126,13 +126,19 @@ def parse_chat_request(body: Any) -> ChatRequest:
     except (TypeError, ValueError) as error:
         raise RequestError(f"invalid generation parameter: {error}") from None
     return ChatRequest(
-        [_message(m, i) for i, m in enumerate(messages)],
+        [parse_message(m, i) for i, m in enumerate(messages)],
         params,
-        _schema(body.get("response_format")),
+        parse_response_format(body.get("response_format")),
     )
 
 
-def _message(raw: Any, index: int) -> Message:
+def parse_message(raw: Any, index: int) -> Message:
+    """`messages[index]` of a request as a `Message` (text content parts joined; a
+    ``developer`` message is a system message).
+
+    Raises:
+        RequestError: it is not a system, user or assistant message with text.
+    """
     if not isinstance(raw, dict) or raw.get("role") not in (
         "system",
         "user",
@@ -149,7 +155,12 @@ def _message(raw: Any, index: int) -> Message:
     return Message(role=role, content=content)
 
 
-def _schema(response_format: Any) -> dict[str, Any] | None:
+def parse_response_format(response_format: Any) -> dict[str, Any] | None:
+    """The JSON schema a request's ``response_format`` asks for, or None for text.
+
+    Raises:
+        RequestError: a response format other than text, json_object or json_schema.
+    """
     if not isinstance(response_format, dict) or response_format.get("type") == "text":
         return None
     if response_format.get("type") == "json_object":

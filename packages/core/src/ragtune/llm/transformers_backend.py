@@ -5,14 +5,14 @@ from __future__ import annotations
 import copy
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragtune.errors import BackendError, ModelNotAvailableError
+from ragtune.errors import BackendError, ContextLengthError, ModelNotAvailableError
 from ragtune.hashing import canonical_json, content_hash
 from ragtune.llm.base import BaseChatBackend, Completion, cut_at_stop
-from ragtune.llm.types import ChatRequest, GenerationParams, Message
+from ragtune.llm.types import ChatRequest, GenerationParams, Message, TokenUsage
 from ragtune.logs import hide_kernels_warning
 
 if TYPE_CHECKING:
@@ -132,14 +132,85 @@ class TransformersBackend(BaseChatBackend):
         return [result for result in results if result is not None]
 
     def check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
-        """Raise `BackendError` unless `prompt_tokens` plus `max_tokens` fit the context
-        window."""
+        """Raise `ContextLengthError` (a `BackendError`) unless `prompt_tokens` plus
+        `max_tokens` fit the context window."""
         window = self.context_window
         if window is not None and prompt_tokens + max_tokens > window:
-            raise BackendError(
+            raise ContextLengthError(
                 f"a prompt of {prompt_tokens} tokens plus max_tokens={max_tokens} exceeds the "
                 f"{window}-token context window of {self.model_name}"
             )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: GenerationParams,
+        *,
+        on_usage: Callable[[TokenUsage], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[str]:
+        """The answer to `messages`, piece by piece as the model generates it (the pieces join
+        to the raw text, whitespace included). `on_usage` receives the tokens read and written
+        once generation ends; generation stops early once `cancelled()` returns True.
+
+        Raises:
+            BackendError: the prompt and `params.max_tokens` do not fit the context window.
+        """
+        import threading
+
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        prompt = self.render_prompt(messages)
+        inputs = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt").to(
+            self.device
+        )
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        self.check_fits(prompt_tokens, params.max_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        extra: dict[str, Any] = {}
+        if params.stop:
+            extra = {"stop_strings": list(params.stop), "tokenizer": self.tokenizer}
+        if cancelled is not None:
+            stop_now = cancelled
+
+            class _Cancelled(StoppingCriteria):  # type: ignore[misc]
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    return torch.full(
+                        (input_ids.shape[0],),
+                        stop_now(),
+                        dtype=torch.bool,
+                        device=input_ids.device,
+                    )
+
+            extra["stopping_criteria"] = StoppingCriteriaList([_Cancelled()])
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        generated: list[int] = []
+        failed: list[BaseException] = []
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    output = self.model.generate(
+                        **inputs,
+                        generation_config=self.generation_config(params),
+                        streamer=streamer,
+                        **extra,
+                    )
+                generated.append(int(output.shape[1]) - prompt_tokens)
+            except BaseException as error:  # handed to the caller's thread below
+                failed.append(error)
+                streamer.end()
+
+        worker = threading.Thread(target=generate, daemon=True)
+        worker.start()
+        yield from streamer
+        worker.join()
+        if failed:
+            raise failed[0]
+        if on_usage is not None:
+            on_usage(TokenUsage(prompt_tokens, generated[0] if generated else 0))
 
     def _generate(self, prompts: list[list[int]], params: GenerationParams) -> list[Completion]:
         import torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from ragtune.model.memory_model import MemoryModel, Recollection
+from ragtune.model.grounding import Recollection
+from ragtune.model.memory_model import MemoryModel
 
 __all__ = ["MemoryModel", "Recollection"]
