@@ -12,11 +12,8 @@ streamed pieces join to the non-streamed answer with the same usage, and concurr
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,68 +21,18 @@ import openai
 import pytest
 
 from ragtune.model import MemoryModel
-from ragtune.serve import ApiKeys, MemoryShelf, ServeSettings, create_app
-from ragtune.serve.background import BackgroundServer
-from ragtune.serve.scheduler import Scheduler, SchedulerStats
-from ragtune.workspace import Workspace
+from ragtune.serve import ApiKeys
+from serve_support import ADMIN_KEY, ALICE_KEY, CAP, Served, serving
 from tiny_notes import QUESTION
 
-ALICE_KEY = "sk-alice-0123456789abcdef"
-ADMIN_KEY = "sk-admin-fedcba9876543210"
 MAX_TOKENS = 16
-CAP = 64
 QUESTIONS = [QUESTION, "Where did Rex go camping?", "What is fact 4?", "Who adopted a dog?"]
-
-
-@dataclass
-class Served:
-    server: BackgroundServer
-    shelf: MemoryShelf
-    scheduler: Scheduler
-    alice: Path
-    bob: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.base_url
-
-    def client(self, key: str = ADMIN_KEY) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, timeout=60)
-
-    def shelf_stats(self) -> SchedulerStats:
-        return dataclasses.replace(self.scheduler.stats)
-
-    def post(self, path: str, body: object, key: str | None = ADMIN_KEY) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=60)
-
-
-def scaled_copy(source: Path, target: Path, factor: float) -> Path:
-    """A copy of the workspace `source` whose adapter's LoRA B weights are scaled by `factor`."""
-    from safetensors.torch import load_file, save_file
-
-    shutil.copytree(source, target)
-    weights = Workspace.at(target).adapter_path("default") / "adapter_model.safetensors"
-    tensors = load_file(str(weights))
-    save_file({n: t * factor if ".lora_B." in n else t for n, t in tensors.items()}, str(weights))
-    return target
 
 
 @pytest.fixture(scope="module")
 def served(tiny_notes_memory: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp("serve")
-    alice = shutil.copytree(tiny_notes_memory, root / "alice")
-    bob = scaled_copy(tiny_notes_memory, root / "bob", 300.0)
-    shelf = MemoryShelf.load([alice, bob], device="cpu")
-    keys = ApiKeys.parse(f"{ALICE_KEY} alice\n{ADMIN_KEY} *", origin="test keys")
-    keys.check_memories(set(shelf.memories))
-    app = create_app(
-        shelf,
-        keys=keys,
-        settings=ServeSettings(max_body_bytes=200_000, max_tokens_cap=CAP, batch_size=8),
-    )
-    with BackgroundServer(app) as server:
-        yield Served(server, shelf, app.state.scheduler, alice, bob)
+    with serving(tiny_notes_memory, tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
