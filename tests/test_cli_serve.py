@@ -1,6 +1,6 @@
 """`ragtune serve` as a user starts it: the console script in its own process, stopped by
-SIGTERM while a streamed answer is in flight (the answer finishes, the process exits 0, the
-workspace is unchanged), and refusing bad starts with one error line."""
+SIGTERM while a streamed answer is in flight (the answer finishes, the process ends by that
+signal, the workspace is unchanged), and refusing bad starts with one error line."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def digest(folder: Path) -> dict[str, str]:
     }
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -85,7 +85,9 @@ def test_sigterm_lets_the_streamed_answer_finish_and_exits_cleanly(
         assert rest[-1] == "data: [DONE]"  # the answer in flight finished
         finish = json.loads(rest[-2].removeprefix("data: "))["choices"][0]["finish_reason"]
         assert finish in ("stop", "length")
-        assert process.wait(timeout=60) == 0
+        # uvicorn re-raises the signal it caught once the graceful shutdown is over, so a
+        # supervisor sees the process ended by SIGTERM, as it asked
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
     finally:
         if process.poll() is None:
             process.kill()

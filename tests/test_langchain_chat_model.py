@@ -14,6 +14,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_ragtune import ChatRagTune, RagTuneRetriever
 from langchain_ragtune.chat_models import cut_at_stop
 from langchain_ragtune.messages import to_ragtune_messages
+from ragtune.corpus.tables import read_text_units
 
 
 class NotesRetriever(BaseRetriever):
@@ -75,7 +76,8 @@ def test_a_chat_model_and_a_retriever_of_one_workspace_share_one_model(tiny_memo
     assert llm.model is retriever.model
     documents = retriever.invoke("What is the name of Ann's cat?")
     assert len(documents) == 2
-    assert {d.metadata["unit_id"] for d in documents} <= {u.id for u in llm.model._text_units()}
+    units = read_text_units(tiny_memory.text_units_path)
+    assert {d.metadata["unit_id"] for d in documents} <= {u.id for u in units}
     assert len(retriever.invoke("What is the name of Ann's cat?", k=1)) == 1
 
 

@@ -107,10 +107,9 @@ def serve(
             names=[name for name, _ in pairs],
             adapter=adapter,
             device=device,
+            keys=keys,
         )
-    if keys is not None:
-        keys.check_memories(set(shelf.memories))
-    elif not _loopback(host):
+    if keys is None and not _loopback(host):
         click.echo(
             f"warning: serving on {host} without API keys: whoever reaches the port reads every "
             "memory (give --api-keys)",

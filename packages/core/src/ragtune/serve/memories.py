@@ -25,6 +25,7 @@ from ragtune.llm.types import Message
 from ragtune.model.grounding import SourcePassages
 from ragtune.model.memory_model import FoundAdapter, find_adapter
 from ragtune.prompts import memory_messages, passage, with_passages
+from ragtune.serve.keys import ApiKeys
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class MemoryShelf:
         device: str = "auto",
         dtype: str = "auto",
         retrieval_k: int = 5,
+        keys: ApiKeys | None = None,
     ) -> MemoryShelf:
         """Load the base model once and each workspace's adapter on it.
 
@@ -145,6 +147,8 @@ class MemoryShelf:
             device: See `TransformersBackend`.
             dtype: See `TransformersBackend`.
             retrieval_k: How many passages hybrid mode retrieves.
+            keys: The API keys that will read these memories: checked before any weights
+                load, so a key granting a memory the shelf lacks fails fast.
 
         Raises:
             ConfigError: no workspace, a repeated or invalid name, or memories tuned on
@@ -177,6 +181,8 @@ class MemoryShelf:
         base_name = Path(first.base_source).name
         if base_name in chosen:
             raise ConfigError(f"a memory may not be named {base_name!r}, the base model's name")
+        if keys is not None:
+            keys.check_memories(set(chosen))
         before = resident_bytes()
         backend = TransformersBackend(first.base_source, name=base_name, device=device, dtype=dtype)
         internal = [f"memory{i}" for i in range(len(found))]
