@@ -56,20 +56,54 @@ def ask(
 @click.command()
 @click.argument("workspace", type=click.Path(path_type=Path))
 @click.option(
-    "--merged",
-    "target",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Write the base model with the adapter merged in here (safetensors).",
+    "--format",
+    "form",
+    type=click.Choice(["merged", "peft"]),
+    default="merged",
+    show_default=True,
+    help="merged: the base model with the adapter merged in (safetensors, plain transformers); "
+    "peft: the adapter as vLLM's --lora-modules loads it, with its base and chat template.",
 )
-@click.option("--adapter", default="default", show_default=True, help="The adapter to merge.")
+@click.option(
+    "--out",
+    "target",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The folder to write (replaced if it exists).",
+)
+@click.option(
+    "--merged",
+    "merged_target",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Shorthand for --format merged --out DIR.",
+)
+@click.option("--adapter", default="default", show_default=True, help="The adapter to export.")
+@click.option("--name", help="The memory's name in the engine's command (default: the folder's).")
 @click.pass_obj
-def export(options: CliOptions, workspace: Path, target: Path, adapter: str) -> None:
-    """Write WORKSPACE's base model with its adapter merged in, loadable by plain
-    transformers (`AutoModelForCausalLM.from_pretrained(DIR)`)."""
-    from ragtune.model.export import export_merged
+def export(
+    options: CliOptions,
+    workspace: Path,
+    form: str,
+    target: Path | None,
+    merged_target: Path | None,
+    adapter: str,
+    name: str | None,
+) -> None:
+    """Write WORKSPACE's memory for other tools: merged into its base model (loadable by
+    `AutoModelForCausalLM.from_pretrained(DIR)`), or as a PEFT adapter folder that vLLM serves
+    (`vllm serve DIR/base --enable-lora --lora-modules NAME=DIR/adapter`; DIR/README.md has the
+    command)."""
+    from ragtune.model.export import export_merged, export_peft
     from ragtune.progress import library_progress
 
+    if merged_target is not None:
+        if target is not None or form != "merged":
+            raise click.UsageError("--merged DIR is --format merged --out DIR: give one of them")
+        target = merged_target
+    if target is None:
+        raise click.UsageError("give the folder to write: --out DIR")
     with library_progress(options.progress):
-        folder = export_merged(workspace, target, adapter=adapter)
+        if form == "peft":
+            folder = export_peft(workspace, target, adapter=adapter, name=name)
+        else:
+            folder = export_merged(workspace, target, adapter=adapter)
     click.echo(f"wrote {folder}")
