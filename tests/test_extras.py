@@ -76,7 +76,7 @@ def _requirement_name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@pytest.mark.parametrize("extra", ["train", "eval", "serve"])
+@pytest.mark.parametrize("extra", ["train", "eval", "serve", "llamacpp"])
 def test_the_modules_of_each_extra_are_those_its_distributions_install(extra: str) -> None:
     declared = tomllib.loads(CORE_PYPROJECT.read_text(encoding="utf-8"))["project"][
         "optional-dependencies"

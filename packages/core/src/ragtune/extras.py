@@ -36,6 +36,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "matplotlib",
     ),
     "serve": ("starlette", "uvicorn"),
+    "llamacpp": ("llama_cpp",),
 }
 EXTRAS["all"] = tuple(dict.fromkeys(EXTRAS["train"] + EXTRAS["eval"] + EXTRAS["serve"]))
 

@@ -58,11 +58,12 @@ def ask(
 @click.option(
     "--format",
     "form",
-    type=click.Choice(["merged", "peft"]),
+    type=click.Choice(["merged", "peft", "gguf"]),
     default="merged",
     show_default=True,
     help="merged: the base model with the adapter merged in (safetensors, plain transformers); "
-    "peft: the adapter as vLLM's --lora-modules loads it, with its base and chat template.",
+    "peft: the adapter as vLLM's --lora-modules loads it, with its base and chat template; "
+    "gguf: base and adapter as GGUF for llama.cpp's --lora, with an Ollama Modelfile.",
 )
 @click.option(
     "--out",
@@ -89,10 +90,12 @@ def export(
     name: str | None,
 ) -> None:
     """Write WORKSPACE's memory for other tools: merged into its base model (loadable by
-    `AutoModelForCausalLM.from_pretrained(DIR)`), or as a PEFT adapter folder that vLLM serves
-    (`vllm serve DIR/base --enable-lora --lora-modules NAME=DIR/adapter`; DIR/README.md has the
-    command)."""
+    `AutoModelForCausalLM.from_pretrained(DIR)`), as a PEFT adapter folder that vLLM serves
+    (`vllm serve DIR/base --enable-lora --lora-modules NAME=DIR/adapter`), or as GGUF files for
+    llama.cpp (`llama-server -m DIR/base.gguf --lora DIR/adapter.gguf`) and Ollama
+    (`ollama create NAME -f DIR/Modelfile`). DIR/README.md has the commands."""
     from ragtune.model.export import export_merged, export_peft
+    from ragtune.model.gguf_export import export_gguf
     from ragtune.progress import library_progress
 
     if merged_target is not None:
@@ -104,6 +107,8 @@ def export(
     with library_progress(options.progress):
         if form == "peft":
             folder = export_peft(workspace, target, adapter=adapter, name=name)
+        elif form == "gguf":
+            folder = export_gguf(workspace, target, adapter=adapter, name=name).folder
         else:
             folder = export_merged(workspace, target, adapter=adapter)
     click.echo(f"wrote {folder}")

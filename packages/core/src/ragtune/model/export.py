@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ragtune.fileio import atomic_directory
 from ragtune.prompts import MEMORY_SYSTEM_PROMPT
 
-#: The formats `ragtune export` writes.
-EXPORT_FORMATS = ("merged", "peft")
+if TYPE_CHECKING:
+    from ragtune.model.memory_model import FoundAdapter
 
 #: The LoRA settings an engine needs from PEFT's adapter_config.json; PEFT's other fields (newer
 #: than many engines' readers) are left out, with their defaults.
@@ -43,6 +44,15 @@ def export_merged(workspace: str | Path, target: str | Path, *, adapter: str = "
         merged.save_pretrained(folder, safe_serialization=True)
         model.backend.tokenizer.save_pretrained(folder)
     return Path(target)
+
+
+def trained_chat_template(found: FoundAdapter) -> str | None:
+    """The chat template the adapter was trained with (its tokenizer's, else the base
+    model's), or None when neither folder has one."""
+    for folder in (found.folder, Path(found.base_source)):
+        if (folder / "chat_template.jinja").is_file():
+            return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    return None
 
 
 def memory_chat_template(template: str) -> str:
@@ -120,13 +130,11 @@ def export_peft(
             for path in [*sorted(source.glob("*.safetensors")), *map(source.joinpath, _BASE_FILES)]:
                 if path.is_file():
                     shutil.copyfile(path, folder / "base" / path.name)
-        for templates in (found.folder, source):  # the adapter's tokenizer, else the base's
-            if (templates / "chat_template.jinja").is_file():
-                template = (templates / "chat_template.jinja").read_text(encoding="utf-8")
-                (folder / "chat_template.jinja").write_text(
-                    memory_chat_template(template), encoding="utf-8"
-                )
-                break
+        template = trained_chat_template(found)
+        if template is not None:
+            (folder / "chat_template.jinja").write_text(
+                memory_chat_template(template), encoding="utf-8"
+            )
         (folder / "README.md").write_text(
             _peft_readme(name, base_reference, Path(target), int(settings.get("r", 16))),
             encoding="utf-8",
