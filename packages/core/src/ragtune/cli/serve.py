@@ -43,6 +43,15 @@ def _loopback(host: str) -> bool:
 @click.option("--adapter", default="default", show_default=True, help="The adapter to serve.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, ...")
 @click.option(
+    "--engine",
+    type=click.Choice(["transformers", "llama.cpp"]),
+    default="transformers",
+    show_default=True,
+    help="What generates: transformers (PEFT adapters; any base model, CPU or GPU) or "
+    "llama.cpp (the embedded model's GGUF with LoRA GGUF adapters, on the CPU; needs the "
+    "llamacpp extra).",
+)
+@click.option(
     "--max-tokens",
     default=512,
     show_default=True,
@@ -79,6 +88,7 @@ def serve(
     api_keys: Path | None,
     adapter: str,
     device: str,
+    engine: str,
     max_tokens: int,
     max_body_bytes: int,
     batch_size: int,
@@ -94,6 +104,8 @@ def serve(
     from ragtune.extras import require_extra
 
     require_extra("serve", needed_for="ragtune serve")
+    if engine == "llama.cpp":
+        require_extra("llamacpp", needed_for="ragtune serve --engine llama.cpp")
     import uvicorn
 
     from ragtune.progress import library_progress
@@ -108,6 +120,7 @@ def serve(
             adapter=adapter,
             device=device,
             keys=keys,
+            engine=engine,
         )
     if keys is None and not _loopback(host):
         click.echo(

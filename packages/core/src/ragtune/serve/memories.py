@@ -10,6 +10,7 @@ the memory with passages retrieved from the workspace's Qdrant index put before 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -111,6 +112,7 @@ class MemoryShelf:
         base_name: The base model's name in requests.
         base_resident_bytes: How much the process grew while the base model and the first
             adapter loaded.
+        engine: What generates: ``transformers`` or ``llama.cpp``.
     """
 
     def __init__(
@@ -119,8 +121,10 @@ class MemoryShelf:
         memories: dict[str, ServedMemory],
         base_name: str,
         base_resident_bytes: int,
+        engine: str = "transformers",
     ) -> None:
         self.backend = backend
+        self.engine = engine
         self.memories = memories
         self.base_name = base_name
         self.base_resident_bytes = base_resident_bytes
@@ -137,6 +141,7 @@ class MemoryShelf:
         dtype: str = "auto",
         retrieval_k: int = 5,
         keys: ApiKeys | None = None,
+        engine: str = "transformers",
     ) -> MemoryShelf:
         """Load the base model once and each workspace's adapter on it.
 
@@ -149,6 +154,9 @@ class MemoryShelf:
             retrieval_k: How many passages hybrid mode retrieves.
             keys: The API keys that will read these memories: checked before any weights
                 load, so a key granting a memory the shelf lacks fails fast.
+            engine: ``transformers`` (PEFT adapters on the transformers model), or
+                ``llama.cpp`` (the base model's GGUF file run by llama.cpp, each adapter
+                converted to a LoRA GGUF; the embedded base model only, on the CPU).
 
         Raises:
             ConfigError: no workspace, a repeated or invalid name, or memories tuned on
@@ -183,6 +191,10 @@ class MemoryShelf:
             raise ConfigError(f"a memory may not be named {base_name!r}, the base model's name")
         if keys is not None:
             keys.check_memories(set(chosen))
+        if engine == "llama.cpp":
+            return cls._load_llamacpp(chosen, found, base_name, retrieval_k)
+        if engine != "transformers":
+            raise ConfigError(f"unknown engine {engine!r}: use transformers or llama.cpp")
         before = resident_bytes()
         backend = TransformersBackend(first.base_source, name=base_name, device=device, dtype=dtype)
         internal = [f"memory{i}" for i in range(len(found))]
@@ -216,6 +228,52 @@ class MemoryShelf:
         backend.model = model.to(backend.device)
         return cls(backend, memories, base_name, base_bytes)
 
+    @classmethod
+    def _load_llamacpp(
+        cls, names: list[str], found: list[FoundAdapter], base_name: str, retrieval_k: int
+    ) -> MemoryShelf:
+        import tempfile
+
+        from ragtune.llm.embedded import find_embedded_gguf
+        from ragtune.llm.llamacpp_backend import LlamaCppBackend
+        from ragtune.model.gguf_export import write_lora_gguf
+
+        first = found[0]
+        if first.manifest.base_model.get("spec") != "embedded":
+            raise ConfigError(
+                "the llama.cpp engine serves memories of the embedded base model, whose GGUF "
+                f"file ragtune has; {first.workspace.root} was tuned on {first.base_source} "
+                "(serve it with --engine transformers, or export --format gguf and run "
+                "llama-server)"
+            )
+        base_config = json.loads(
+            (Path(first.base_source) / "config.json").read_text(encoding="utf-8")
+        )
+        # llama.cpp copies an adapter into memory as it loads it: the GGUF files are temporary
+        with tempfile.TemporaryDirectory(prefix="ragtune-serve-") as folder:
+            scratch = Path(folder)
+            before = resident_bytes()
+            backend = LlamaCppBackend(
+                find_embedded_gguf(), first.base_source, name=base_name, threads=None
+            )
+            base_bytes = resident_bytes() - before
+            memories: dict[str, ServedMemory] = {}
+            for index, (name, item) in enumerate(zip(names, found, strict=True)):
+                gguf = scratch / f"memory{index}.gguf"
+                write_lora_gguf(item.folder, base_config, gguf, name=name)
+                start = resident_bytes()
+                backend.add_adapter(f"memory{index}", gguf)
+                memories[name] = ServedMemory(
+                    name=name,
+                    adapter=f"memory{index}",
+                    found=item,
+                    sources=SourcePassages(item.workspace),
+                    adapter_bytes=gguf.stat().st_size,
+                    resident_bytes=resident_bytes() - start,
+                    retrieval_k=retrieval_k,
+                )
+        return cls(backend, memories, base_name, base_bytes, engine="llama.cpp")
+
     def model_ids(self, allowed: Any = None) -> list[str]:
         """The names requests may use (those `allowed(name)` accepts, if given): the base
         model, each memory and, with the eval extra installed, its hybrid mode."""
@@ -240,6 +298,10 @@ class MemoryShelf:
     def active(self, adapter: str | None) -> Iterator[None]:
         """Generate with `adapter` on (None: every adapter off) while inside. The caller
         holds the generation lock: one adapter is active at a time."""
+        if self.engine == "llama.cpp":  # llama.cpp switches its own adapters
+            with self.backend.active(adapter):
+                yield
+            return
         model = self.backend.model
         if adapter is None:
             with model.disable_adapter():
