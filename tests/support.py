@@ -466,3 +466,15 @@ def modules_after(statement: str) -> list[str]:
     code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.split()
+
+
+def memory_questions(workspace: Path, count: int) -> list[str]:
+    """The first `count` distinct questions the memory at `workspace` was trained on."""
+    import json
+
+    questions: list[str] = []
+    for line in (workspace / "synth" / "train.jsonl").read_text(encoding="utf-8").splitlines():
+        question = json.loads(line)["prompt"][-1]["content"]
+        if question not in questions:
+            questions.append(question)
+    return questions[:count]

@@ -18,18 +18,9 @@ from ragtune.errors import ConfigError
 from ragtune.model import MemoryModel
 from ragtune.model.gguf_export import export_gguf, permute_rotary_rows, write_lora_gguf
 from ragtune.prompts import memory_messages
+from support import memory_questions
 
 TEN = 10
-
-
-def memory_questions(workspace: Path, count: int) -> list[str]:
-    """The first `count` distinct questions the memory was trained on."""
-    questions: list[str] = []
-    for line in (workspace / "synth" / "train.jsonl").read_text(encoding="utf-8").splitlines():
-        question = json.loads(line)["prompt"][-1]["content"]
-        if question not in questions:
-            questions.append(question)
-    return questions[:count]
 
 
 def gguf_tensors(path: Path) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import pytest
 
 from notes import QUESTION
 from ragtune.model import MemoryModel
-from support import error_line, run_ragtune
+from support import error_line, memory_questions, run_ragtune
 
-QUESTIONS = (QUESTION, "Who coaches me at the kayak club?", "Where does my cat sleep?")
+TEN = 10
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +53,14 @@ def test_llama_cpp_answers_each_memory_as_the_transformers_path(
     server, shelf = served
     client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0)
     model = MemoryModel.from_workspace(embedded_memory, device="cpu", dtype="float32")
-    reference = [model.answer(q, max_new_tokens=32) for q in QUESTIONS]
-    first = [ask(client, "notes", q) for q in QUESTIONS]
-    base = [ask(client, shelf.base_name, q) for q in QUESTIONS]
-    again = [ask(client, "other", q) for q in QUESTIONS]  # the same adapter, switched back on
-    assert sum(a == b for a, b in zip(first, reference, strict=True)) >= 2
+    questions = memory_questions(embedded_memory, TEN)
+    reference = [model.answer(q, max_new_tokens=32) for q in questions]
+    first = [ask(client, "notes", q) for q in questions]
+    base = [ask(client, shelf.base_name, q) for q in questions]
+    again = [ask(client, "other", q) for q in questions]  # the same adapter, switched back on
+    # llama.cpp computes on the Q4_1 blocks, transformers on their float32 dequantization: a
+    # near tie may go the other way, most answers may not
+    assert sum(a == b for a, b in zip(first, reference, strict=True)) >= TEN // 2 + 1
     assert again == first  # switching adapters leaves nothing of the previous one behind
     assert base != first  # the base model is the base model
     assert all(m.adapter_bytes > 1_000_000 for m in shelf.memories.values())

@@ -1,7 +1,9 @@
 """`LlamaCppBackend`: a GGUF base model run by llama.cpp (llama-cpp-python), with LoRA adapters
 in llama.cpp's GGUF format switched on per request — the CPU engine of ``ragtune serve --engine
 llama.cpp``. Prompts are rendered with the transformers tokenizer and chat template of the same
-model, so llama.cpp reads exactly the text the transformers path reads."""
+model, so llama.cpp reads exactly the text the transformers path reads. Every prompt is evaluated
+from an empty cache: reusing the cached prefix of the previous prompt evaluates the rest in
+another split, whose rounding flipped near-tie greedy answers between identical requests."""
 
 from __future__ import annotations
 
@@ -149,6 +151,7 @@ class LlamaCppBackend(BaseChatBackend):
             prompt = self.render_prompt(request.messages)
             tokens = self._prompt_tokens(prompt)
             self.check_fits(len(tokens), request.params.max_tokens)
+            self.llama.reset()
             reply = self.llama.create_completion(tokens, **self._options(request.params))
             choice = reply["choices"][0]
             out.append(
@@ -173,6 +176,7 @@ class LlamaCppBackend(BaseChatBackend):
         tokens = self._prompt_tokens(self.render_prompt(messages))
         self.check_fits(len(tokens), params.max_tokens)
         written = 0
+        self.llama.reset()
         pieces = self.llama.create_completion(tokens, stream=True, **self._options(params))
         for chunk in pieces:
             written += 1
