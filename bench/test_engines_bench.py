@@ -1,7 +1,8 @@
 """One tuned memory answered by two engines on the same questions: ragtune's transformers path
-(`MemoryModel`) and llama.cpp (llama-cpp-python) reading `ragtune export --format gguf`'s
-base.gguf + adapter.gguf, greedy, on 2 CPU threads each. `extra_info` holds generated tokens/s,
-median latency per answer, and how many answers of the two engines are the same.
+(`MemoryModel`) and llama.cpp (`LlamaCppBackend`, as ``ragtune serve --engine llama.cpp`` runs
+it) reading `ragtune export --format gguf`'s base.gguf + adapter.gguf, greedy, on 2 CPU threads
+each. `extra_info` holds generated tokens/s, median latency per answer, and how many answers of
+the two engines are the same.
 
 `make bench` points it at its first trained LoCoMo memory (``RAGTUNE_BENCH_WORKSPACES``) and
 asks that memory's first ``RAGTUNE_ENGINES_BENCH_QUESTIONS`` (default 40) LoCoMo questions of
@@ -14,10 +15,13 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ragtune.llm.types import Message
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
 
@@ -53,40 +57,43 @@ def memory(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[s
     return workspace, folder, questions
 
 
+def answerer(engine: str, workspace: Path, folder: Path) -> Callable[[list[Message]], Any]:
+    """One engine's way to answer a chat with the memory on: `MemoryModel` (transformers), or
+    the `LlamaCppBackend` that ``ragtune serve --engine llama.cpp`` runs, on 2 threads."""
+    if engine == "transformers":
+        from ragtune.model import MemoryModel
+
+        model = MemoryModel.from_workspace(workspace, device="cpu")
+        return lambda messages: model.reply(messages, max_new_tokens=MAX_TOKENS)
+    from ragtune.llm.llamacpp_backend import LlamaCppBackend
+    from ragtune.llm.types import GenerationParams
+    from ragtune.model.memory_model import find_adapter
+
+    backend = LlamaCppBackend(
+        folder / "base.gguf", find_adapter(workspace).base_source, name="memory", threads=2
+    )
+    backend.add_adapter("memory", folder / "adapter.gguf")
+
+    def reply(messages: list[Message]) -> Any:
+        with backend.active("memory"):
+            return backend.chat(messages, params=GenerationParams(max_tokens=MAX_TOKENS))
+
+    return reply
+
+
 def answer_all(engine: str, memory: tuple[Path, Path, list[str]]) -> dict[str, Any]:
-    workspace, folder, questions = memory
-    from ragtune.model import MemoryModel
     from ragtune.prompts import memory_messages
 
-    model = MemoryModel.from_workspace(workspace, device="cpu")
+    workspace, folder, questions = memory
+    reply = answerer(engine, workspace, folder)
     answers, seconds, tokens = [], [], 0
-    if engine == "llama.cpp":
-        import llama_cpp
-
-        llama = llama_cpp.Llama(
-            model_path=str(folder / "base.gguf"),
-            lora_path=str(folder / "adapter.gguf"),
-            n_ctx=1024,
-            n_threads=2,
-            verbose=False,
-        )
     for question in questions:
         messages = memory_messages([{"role": "user", "content": question}])
         started = time.perf_counter()
-        if engine == "llama.cpp":
-            prompt = model.backend.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
-            out = llama.create_completion(
-                prompt, max_tokens=MAX_TOKENS, temperature=0.0, stop=["<|im_end|>"]
-            )
-            text, used = out["choices"][0]["text"].strip(), out["usage"]["completion_tokens"]
-        else:
-            reply = model.reply(messages, max_new_tokens=MAX_TOKENS)
-            text, used = reply.text.strip(), reply.usage.completion_tokens
+        answer = reply(messages)
         seconds.append(time.perf_counter() - started)
-        answers.append(text)
-        tokens += used
+        answers.append(answer.text.strip())
+        tokens += answer.usage.completion_tokens
     ANSWERS[engine] = answers
     return {
         "questions": len(questions),

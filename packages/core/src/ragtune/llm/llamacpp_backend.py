@@ -17,7 +17,7 @@ from typing import Any
 from ragtune.errors import BackendError, ContextLengthError
 from ragtune.hashing import content_hash
 from ragtune.llm.base import BaseChatBackend, Completion
-from ragtune.llm.transformers_backend import accepts_system_message, without_system
+from ragtune.llm.transformers_backend import accepts_system_message, render_chat
 from ragtune.llm.types import ChatRequest, GenerationParams, Message, TokenUsage
 
 
@@ -105,16 +105,11 @@ class LlamaCppBackend(BaseChatBackend):
             failed = llama_cpp.llama_set_adapters_lora(self.llama.ctx, adapters, 1, scales)
         if failed:
             raise BackendError(f"llama.cpp could not switch to adapter {adapter!r}")
-        self.llama.reset()  # the cached prompt was computed with the other weights
-        self._active = adapter
+        self._active = adapter  # no cache to drop: every prompt is evaluated afresh
 
     def render_prompt(self, messages: Sequence[Message]) -> str:
         """The prompt text for `messages`, chat template applied (as `TransformersBackend`)."""
-        chat = messages if self._accepts_system else without_system(messages)
-        rendered = self.tokenizer.apply_chat_template(
-            [dict(m) for m in chat], add_generation_prompt=True, tokenize=False
-        )
-        return str(rendered)
+        return render_chat(self.tokenizer, messages, accepts_system=self._accepts_system)
 
     def check_fits(self, prompt_tokens: int, max_tokens: int) -> None:
         """Raise `ContextLengthError` unless the prompt and answer fit the context."""
@@ -179,6 +174,8 @@ class LlamaCppBackend(BaseChatBackend):
         self.llama.reset()
         pieces = self.llama.create_completion(tokens, stream=True, **self._options(params))
         for chunk in pieces:
+            if chunk["choices"][0]["finish_reason"] is not None:  # the closing marker, no token
+                break
             written += 1
             text = str(chunk["choices"][0]["text"])
             if text:

@@ -100,11 +100,7 @@ class TransformersBackend(BaseChatBackend):
         message folded into the first user message where the template refuses one)."""
         if self._accepts_system is None:
             self._accepts_system = accepts_system_message(self.tokenizer)
-        chat = messages if self._accepts_system else without_system(messages)
-        rendered = self.tokenizer.apply_chat_template(
-            [dict(m) for m in chat], add_generation_prompt=True, tokenize=False
-        )
-        return str(rendered)
+        return render_chat(self.tokenizer, messages, accepts_system=self._accepts_system)
 
     def _complete(self, requests: Sequence[ChatRequest], *, progress: bool) -> list[Completion]:
         from ragtune.progress import progress_bar
@@ -315,6 +311,17 @@ def _load(source: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, A
         logger.warning("%s has no chat template; using a plain 'Role: text' template", source)
         tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
     return model, tokenizer
+
+
+def render_chat(tokenizer: Any, messages: Sequence[Message], *, accepts_system: bool) -> str:
+    """The prompt text `tokenizer`'s chat template makes of `messages`, ready for the
+    assistant's turn (a system message folded into the first user message unless
+    `accepts_system`)."""
+    chat = messages if accepts_system else without_system(messages)
+    rendered = tokenizer.apply_chat_template(
+        [dict(m) for m in chat], add_generation_prompt=True, tokenize=False
+    )
+    return str(rendered)
 
 
 def without_system(messages: Sequence[Message]) -> list[Message]:

@@ -102,9 +102,8 @@ def export_peft(
     found = find_adapter(workspace, adapter)
     name = name or found.workspace.root.resolve().name
     settings = json.loads((found.folder / "adapter_config.json").read_text(encoding="utf-8"))
-    spec = str(found.manifest.base_model.get("spec", ""))
     source = Path(found.base_source)
-    copy_base = spec == "embedded" and source.is_dir()
+    copy_base = found.on_embedded_model and source.is_dir()
     base_reference = "base" if copy_base else found.base_source
     with atomic_directory(target, replace=True) as folder:
         (folder / "adapter").mkdir()

@@ -19,10 +19,13 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragtune.errors import ConfigError, RagtuneError
 from ragtune.fileio import atomic_directory
+
+if TYPE_CHECKING:
+    from ragtune.model.memory_model import FoundAdapter
 
 #: The transformers architectures whose tensors llama.cpp reads as its ``llama`` architecture.
 LLAMA_ARCHITECTURES = frozenset({"LlamaForCausalLM", "MistralForCausalLM"})
@@ -128,6 +131,22 @@ def write_lora_gguf(
     return written
 
 
+def read_base_config(found: FoundAdapter) -> dict[str, Any]:
+    """The transformers config.json of the base model `found` was trained on.
+
+    Raises:
+        RagtuneError: the base model's folder has none.
+    """
+    config_file = Path(found.base_source) / "config.json"
+    if not config_file.is_file():
+        raise RagtuneError(
+            "GGUF export reads the base model's config.json, which is not on this machine",
+            path=config_file,
+        )
+    result: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+    return result
+
+
 def ollama_template(chat_template: str) -> str | None:
     """An Ollama ``TEMPLATE`` for a ChatML chat template that opens with the memory's (empty)
     system message, as the model was trained; None for other templates (Ollama then uses the
@@ -165,15 +184,8 @@ def export_gguf(
 
     found = find_adapter(workspace, adapter)
     name = name or found.workspace.root.resolve().name
-    source = Path(found.base_source)
-    config_file = source / "config.json"
-    if not config_file.is_file():
-        raise RagtuneError(
-            "GGUF export reads the base model's config.json, which is not on this machine",
-            path=config_file,
-        )
-    base_config = json.loads(config_file.read_text(encoding="utf-8"))
-    embedded = found.manifest.base_model.get("spec") == "embedded"
+    base_config = read_base_config(found)
+    embedded = found.on_embedded_model
     template = trained_chat_template(found)
     target = Path(target)
     with atomic_directory(target, replace=True) as folder:

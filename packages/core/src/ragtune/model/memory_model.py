@@ -17,6 +17,7 @@ from typing import Any
 from ragtune.config import load_config
 from ragtune.errors import RagtuneError
 from ragtune.llm.base import stripped_pieces
+from ragtune.llm.specs import ModelSpec
 from ragtune.llm.types import GenerationParams, Message, TokenUsage
 from ragtune.llm.weights import model_weights
 from ragtune.manifest import Manifest
@@ -44,6 +45,7 @@ class FoundAdapter:
         folder: The adapter's folder.
         manifest: Its manifest.
         base_source: The base model's folder (or file) on this machine.
+        base_spec: The model spec the adapter was trained on (``embedded``, ``hf:...``).
     """
 
     workspace: Workspace
@@ -51,6 +53,12 @@ class FoundAdapter:
     folder: Path
     manifest: Manifest
     base_source: str
+    base_spec: str
+
+    @property
+    def on_embedded_model(self) -> bool:
+        """Whether the base model is ragtune's embedded one, whose GGUF file ragtune has."""
+        return ModelSpec.parse(self.base_spec).kind == "embedded"
 
 
 def find_adapter(path: str | Path, adapter: str = "default") -> FoundAdapter:
@@ -77,7 +85,7 @@ def find_adapter(path: str | Path, adapter: str = "default") -> FoundAdapter:
             "(`ragtune train`) or restore that base model",
             path=folder,
         )
-    return FoundAdapter(workspace, adapter, folder, manifest, source)
+    return FoundAdapter(workspace, adapter, folder, manifest, source, spec)
 
 
 class MemoryModel:

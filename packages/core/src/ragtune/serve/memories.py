@@ -10,12 +10,12 @@ the memory with passages retrieved from the workspace's Qdrant index put before 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,8 @@ class MemoryShelf:
         base_name: The base model's name in requests.
         base_resident_bytes: How much the process grew while the base model and the first
             adapter loaded.
-        engine: What generates: ``transformers`` or ``llama.cpp``.
+        activate: Turns an adapter on for a ``with`` block (None: the base model alone);
+            by default, the PEFT adapters of `backend`'s model.
     """
 
     def __init__(
@@ -121,10 +122,10 @@ class MemoryShelf:
         memories: dict[str, ServedMemory],
         base_name: str,
         base_resident_bytes: int,
-        engine: str = "transformers",
+        activate: Callable[[str | None], AbstractContextManager[None]] | None = None,
     ) -> None:
         self.backend = backend
-        self.engine = engine
+        self._activate = activate or (lambda adapter: _peft_adapter(backend.model, adapter))
         self.memories = memories
         self.base_name = base_name
         self.base_resident_bytes = base_resident_bytes
@@ -236,26 +237,22 @@ class MemoryShelf:
 
         from ragtune.llm.embedded import find_embedded_gguf
         from ragtune.llm.llamacpp_backend import LlamaCppBackend
-        from ragtune.model.gguf_export import write_lora_gguf
+        from ragtune.model.gguf_export import read_base_config, write_lora_gguf
 
         first = found[0]
-        if first.manifest.base_model.get("spec") != "embedded":
+        if not first.on_embedded_model:
             raise ConfigError(
                 "the llama.cpp engine serves memories of the embedded base model, whose GGUF "
                 f"file ragtune has; {first.workspace.root} was tuned on {first.base_source} "
                 "(serve it with --engine transformers, or export --format gguf and run "
                 "llama-server)"
             )
-        base_config = json.loads(
-            (Path(first.base_source) / "config.json").read_text(encoding="utf-8")
-        )
+        base_config = read_base_config(first)
         # llama.cpp copies an adapter into memory as it loads it: the GGUF files are temporary
         with tempfile.TemporaryDirectory(prefix="ragtune-serve-") as folder:
             scratch = Path(folder)
             before = resident_bytes()
-            backend = LlamaCppBackend(
-                find_embedded_gguf(), first.base_source, name=base_name, threads=None
-            )
+            backend = LlamaCppBackend(find_embedded_gguf(), first.base_source, name=base_name)
             base_bytes = resident_bytes() - before
             memories: dict[str, ServedMemory] = {}
             for index, (name, item) in enumerate(zip(names, found, strict=True)):
@@ -272,7 +269,7 @@ class MemoryShelf:
                     resident_bytes=resident_bytes() - start,
                     retrieval_k=retrieval_k,
                 )
-        return cls(backend, memories, base_name, base_bytes, engine="llama.cpp")
+        return cls(backend, memories, base_name, base_bytes, activate=backend.active)
 
     def model_ids(self, allowed: Any = None) -> list[str]:
         """The names requests may use (those `allowed(name)` accepts, if given): the base
@@ -294,26 +291,26 @@ class MemoryShelf:
             return None
         return Target(model, memory, hybrid)
 
-    @contextlib.contextmanager
-    def active(self, adapter: str | None) -> Iterator[None]:
+    def active(self, adapter: str | None) -> AbstractContextManager[None]:
         """Generate with `adapter` on (None: every adapter off) while inside. The caller
         holds the generation lock: one adapter is active at a time."""
-        if self.engine == "llama.cpp":  # llama.cpp switches its own adapters
-            with self.backend.active(adapter):
-                yield
-            return
-        model = self.backend.model
-        if adapter is None:
-            with model.disable_adapter():
-                yield
-        else:
-            model.set_adapter(adapter)
-            yield
+        return self._activate(adapter)
 
     def close(self) -> None:
         """Release what the memories opened (hybrid indexes)."""
         for memory in self.memories.values():
             memory.close()
+
+
+@contextlib.contextmanager
+def _peft_adapter(model: Any, adapter: str | None) -> Iterator[None]:
+    """The PEFT model `model` with `adapter` on (None: every adapter off) while inside."""
+    if adapter is None:
+        with model.disable_adapter():
+            yield
+    else:
+        model.set_adapter(adapter)
+        yield
 
 
 def resident_bytes() -> int:
