@@ -26,6 +26,7 @@ LEAVES = {
 }
 #: The foundation: modules that import nothing of ragtune beyond each other.
 FOUNDATION = {
+    "adapters",
     "errors",
     "extras",
     "fileio",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import torch
 
+from ragtune.adapters import AdapterVersions
 from ragtune.stages import check_generation, read_stages, recover, workspace_lock
 from ragtune.workspace import Workspace
 from support import RAGTUNE
@@ -196,7 +197,14 @@ def trained_again(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
-    "point", ["train:checkpoint-2", "train:write:memory.yaml", "train:committed"]
+    "point",
+    [
+        "train:checkpoint-2",
+        "train:version-written",
+        "adapters:recorded",
+        "train:write:memory.yaml",
+        "train:committed",
+    ],
 )
 def test_a_killed_training_keeps_the_old_adapter_or_publishes_the_new_one(
     trained: Path, trained_again: dict[str, Any], tmp_path: Path, point: str
@@ -213,12 +221,16 @@ def test_a_killed_training_keeps_the_old_adapter_or_publishes_the_new_one(
     space = Workspace.at(workspace)
     with workspace_lock(space):
         recover(space)
+        AdapterVersions(space).repair()  # what every loader and the next train do first
     adapter = {p.name: p.read_bytes() for p in (workspace / "adapters" / "default").iterdir()}
     settings = (workspace / "memory.yaml").read_bytes()
     if point.startswith("train:checkpoint"):  # mid-training: the old adapter, its checkpoint
         assert adapter == old_adapter and settings == old_settings
         assert (workspace / "adapters" / ".default.partial" / "checkpoint-2").is_dir()
         rerun = run([*TRAIN, "--resume"], workspace)
+    elif point == "train:version-written":  # the new version is written, not switched to
+        assert adapter == old_adapter and settings == old_settings
+        rerun = run(TRAIN, workspace)
     else:  # the adapter was published; the settings go with the stage's commit
         assert same_weights(adapter_weights(workspace), trained_again["weights"])
         assert not same_weights(adapter_weights(workspace), old_weights)
@@ -228,4 +240,4 @@ def test_a_killed_training_keeps_the_old_adapter_or_publishes_the_new_one(
     assert rerun.returncode == 0, rerun.stderr
     assert same_weights(adapter_weights(workspace), trained_again["weights"])
     assert (workspace / "memory.yaml").read_bytes() == trained_again["settings"]
-    assert sorted(p.name for p in (workspace / "adapters").iterdir()) == ["default"]
+    assert sorted(p.name for p in (workspace / "adapters").iterdir()) == [".versions", "default"]

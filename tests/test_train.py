@@ -77,8 +77,16 @@ def test_training_writes_a_safetensors_lora_adapter_and_nothing_else(
     assert (adapter / "loss.png").is_file()
     pickles = [p for p in adapter.rglob("*") if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
     assert pickles == []
-    # The checkpoints and the temporary folder are gone: only the adapter is left.
-    assert [p.name for p in trained.workspace.adapters_dir.iterdir()] == ["default"]
+    assert (adapter / "trained.json").is_file()
+    # The checkpoints and the temporary folder are gone: only the adapter is left, as its
+    # first version with the name pointing at it.
+    assert sorted(p.name for p in trained.workspace.adapters_dir.iterdir()) == [
+        ".versions",
+        "default",
+    ]
+    versions = trained.workspace.adapters_dir / ".versions" / "default"
+    assert sorted(p.name for p in versions.iterdir()) == ["current", "v1"]
+    assert adapter.is_symlink() and adapter.resolve() == (versions / "v1").resolve()
 
     config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     assert config["r"] == 16

@@ -159,7 +159,7 @@ def test_a_failed_rerun_keeps_the_earlier_adapter_intact(resume_story: ResumeSto
     assert resume_story.failed_rerun_error == "disk full"
     assert resume_story.files_after_failed_rerun == resume_story.resumed_files
     # No half-written .default.*.tmp or .old folder is left; the checkpoints stay for a resume.
-    assert resume_story.folders_after_failed_rerun == [".default.partial", "default"]
+    assert resume_story.folders_after_failed_rerun == [".default.partial", ".versions", "default"]
 
 
 def test_a_run_without_resume_starts_from_scratch(resume_story: ResumeStory) -> None:
@@ -248,4 +248,6 @@ def test_a_failed_first_run_leaves_no_adapter_folder(
     assert not workspace.adapter_path("default").exists()
     assert [
         p.name for p in workspace.adapters_dir.iterdir() if not p.name.endswith(".partial")
-    ] == []
+    ] in ([], [".versions"])
+    versions = workspace.adapters_dir / ".versions"
+    assert not versions.exists() or [p.name for p in versions.rglob("*")] in ([], ["default"])

@@ -42,6 +42,13 @@ class Manifest:
             ``accelerate launch`` / torchrun DDP).
         peak_gpu_memory_bytes: The most GPU memory the main process had allocated during the
             run (``torch.cuda.max_memory_allocated``), or None when trained on a CPU.
+        version: The adapter version (`ragtune.adapters`); 1 for adapters from before versions.
+        parent: The version this one continued (``ragtune train --update``), or None when it
+            was trained from the base model alone.
+        added: What this version's run trained: ``{"records": new records, "replayed": old
+            records trained again, "units": text units new to the weights, "documents":
+            their documents}`` (empty for adapters from before versions).
+        created: When the version was written (ISO 8601, UTC).
     """
 
     adapter: str
@@ -55,6 +62,10 @@ class Manifest:
     device: str = "cpu"
     processes: int = 1
     peak_gpu_memory_bytes: int | None = None
+    version: int = 1
+    parent: int | None = None
+    added: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
 
     def write(self, folder: Path) -> Path:
         """Write the manifest into `folder`; returns its path."""

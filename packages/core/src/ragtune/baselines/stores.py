@@ -5,12 +5,15 @@
   `langchain-qdrant` and `llama-index-vector-stores-qdrant` accept without a server.
 - a server (or cluster) by URL (``--qdrant-url``): the ordinary qdrant-client.
 
-Vectors are compared by cosine similarity. Each point carries its text unit id as payload.
+Vectors are compared by cosine similarity. Each point carries its text unit id as payload, and
+its point id is derived from that unit id (`point_id`), so a unit's point can be found, replaced
+and deleted without reading the store: the index follows the workspace's units in place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +22,18 @@ from ragtune.errors import RagtuneError
 
 #: The store kinds, in the order the bench prefers them.
 STORE_KINDS = ("qdrant-edge", "qdrant-local", "qdrant-server")
+
+#: The namespace of the point ids (`point_id`); changing it changes every id.
+_POINT_NAMESPACE = uuid.UUID("6f3c1d2e-5b8a-4e47-9a0c-2d7e4b1f9c35")
+
+#: Points written, deleted or read in one request (a server refuses requests past 32 MiB).
+_BATCH = 256
+
+
+def point_id(unit_id: str) -> str:
+    """The id of the point of the text unit `unit_id` in every store: a name-based UUID (UUIDv5)
+    of the unit id, as a string (both Qdrant engines accept UUID strings as point ids)."""
+    return str(uuid.uuid5(_POINT_NAMESPACE, unit_id))
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,14 @@ class VectorStore(Protocol):
     kind: str
 
     def add(self, vectors: Sequence[Sequence[float]], unit_ids: Sequence[str]) -> None:
-        """Store `vectors`, point i carrying `unit_ids[i]` (ids 0, 1, ... in order)."""
+        """Store `vectors`, point i carrying `unit_ids[i]` under the id `point_id(unit_ids[i])`
+        (a unit already stored has its point replaced)."""
+
+    def delete(self, unit_ids: Sequence[str]) -> None:
+        """Delete the points of `unit_ids` (ids not stored are ignored)."""
+
+    def unit_ids(self) -> set[str]:
+        """The unit ids of every stored point."""
 
     def search(self, vector: Sequence[float], k: int) -> list[Hit]:
         """The `k` stored points most similar to `vector`, best first."""
@@ -71,13 +93,33 @@ class EdgeStore:
 
     def add(self, vectors: Sequence[Sequence[float]], unit_ids: Sequence[str]) -> None:
         edge = self._edge
-        start = self.count()
-        points = [
-            edge.Point(start + i, list(vector), {"unit_id": unit_id})
-            for i, (vector, unit_id) in enumerate(zip(vectors, unit_ids, strict=True))
-        ]
-        self._shard.update(edge.UpdateOperation.upsert_points(points))
+        pairs = list(zip(vectors, unit_ids, strict=True))
+        for batch in _batches(pairs):
+            points = [
+                edge.Point(point_id(unit_id), list(vector), {"unit_id": unit_id})
+                for vector, unit_id in batch
+            ]
+            self._shard.update(edge.UpdateOperation.upsert_points(points))
         self._shard.flush()
+
+    def delete(self, unit_ids: Sequence[str]) -> None:
+        edge = self._edge
+        for batch in _batches(list(unit_ids)):
+            self._shard.update(edge.UpdateOperation.delete_points([point_id(u) for u in batch]))
+        self._shard.flush()
+
+    def unit_ids(self) -> set[str]:
+        edge = self._edge
+        found: set[str] = set()
+        offset: Any = None
+        while True:
+            request = edge.ScrollRequest(
+                offset=offset, limit=_BATCH, with_payload=["unit_id"], with_vector=False
+            )
+            records, offset = self._shard.scroll(request)
+            found.update(_hit(record.payload, 0.0).unit_id for record in records)
+            if offset is None:
+                return found
 
     def search(self, vector: Sequence[float], k: int) -> list[Hit]:
         edge = self._edge
@@ -117,12 +159,33 @@ class ClientStore:
             )
 
     def add(self, vectors: Sequence[Sequence[float]], unit_ids: Sequence[str]) -> None:
-        start = self.count()
-        points = [
-            self._models.PointStruct(id=start + i, vector=list(vector), payload={"unit_id": uid})
-            for i, (vector, uid) in enumerate(zip(vectors, unit_ids, strict=True))
-        ]
-        self._client.upsert(self.collection, points=points, wait=True)
+        models = self._models
+        for batch in _batches(list(zip(vectors, unit_ids, strict=True))):
+            points = [
+                models.PointStruct(id=point_id(uid), vector=list(vector), payload={"unit_id": uid})
+                for vector, uid in batch
+            ]
+            self._client.upsert(self.collection, points=points, wait=True)
+
+    def delete(self, unit_ids: Sequence[str]) -> None:
+        for batch in _batches(list(unit_ids)):
+            selector = self._models.PointIdsList(points=[point_id(uid) for uid in batch])
+            self._client.delete(self.collection, points_selector=selector, wait=True)
+
+    def unit_ids(self) -> set[str]:
+        found: set[str] = set()
+        offset: Any = None
+        while True:
+            records, offset = self._client.scroll(
+                self.collection,
+                limit=_BATCH,
+                offset=offset,
+                with_payload=["unit_id"],
+                with_vectors=False,
+            )
+            found.update(_hit(record.payload, 0.0).unit_id for record in records)
+            if offset is None:
+                return found
 
     def search(self, vector: Sequence[float], k: int) -> list[Hit]:
         response = self._client.query_points(
@@ -164,6 +227,11 @@ def open_store(
             client = QdrantClient(path=str(folder))
         return ClientStore(client, collection or "ragtune", dimension, kind)
     raise RagtuneError(f"unknown vector store {kind!r}; use one of {', '.join(STORE_KINDS)}")
+
+
+def _batches(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
 
 
 def _has_segments(folder: Path) -> bool:

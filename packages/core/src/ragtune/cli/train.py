@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ragtune.cli.adapters import parse_version
 from ragtune.cli.options import (
     CliOptions,
     SettingOption,
@@ -31,6 +32,7 @@ _SETTINGS = tuple(
         "--grad-accum",
         "--max-seq-len",
         "--objective",
+        "--replay",
     )
 )
 
@@ -38,6 +40,18 @@ _SETTINGS = tuple(
 @click.command()
 @workspace_arguments
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint.")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Continue the current adapter version on the records it was not trained on (plus a "
+    "--replay share of those it was) instead of training from the base model.",
+)
+@click.option(
+    "--from",
+    "parent",
+    metavar="VERSION",
+    help="With --update: the version to continue (v2 or 2; default the current one).",
+)
 @setting_options(_SETTINGS)
 @click.pass_obj
 def train(
@@ -46,26 +60,38 @@ def train(
     workspace: Path,
     overrides: tuple[str, ...],
     resume: bool,
+    update: bool,
+    parent: str | None,
     **values: object,
 ) -> None:
-    """Train a LoRA adapter (QLoRA 4-bit by default) on WORKSPACE's synthesized data:
-    adapters/<name>/ with the adapter (safetensors), the tokenizer and its chat template,
-    manifest.json and a plot of the loss curves.
+    """Train a LoRA adapter (QLoRA 4-bit by default) on WORKSPACE's synthesized data: a new
+    version of adapters/<name>/ with the adapter (safetensors), the tokenizer and its chat
+    template, manifest.json and a plot of the loss curves.
 
-    The adapter appears only when training finished; an interrupted run keeps its
+    The new version appears only when training finished, beside the earlier ones (`ragtune
+    adapters list`, `ragtune adapters use` to roll back); an interrupted run keeps its
     checkpoints, and --resume continues from the last one.
     """
     space = Workspace.at(workspace)
     config = load_config(space.config_path, overrides)
     apply_setting_options(config, _SETTINGS, values)
     config.validate()
+    if parent is not None and not update:
+        raise click.UsageError("--from needs --update")
 
     from ragtune.train.trainer import train_adapter
 
     with stage(space, "train"):  # the settings are saved when the adapter is written
-        report = train_adapter(space, config, resume=resume, progress=options.progress)
+        report = train_adapter(
+            space,
+            config,
+            resume=resume,
+            progress=options.progress,
+            update=update,
+            parent=parse_version(parent) if parent is not None else None,
+        )
         if not report.main_process:
             return  # under DDP the main process saves the settings and reports the run
         save_config(config, space.config_path)
     click.echo(report.summary_line())
-    click.echo(f"wrote {report.adapter}")
+    click.echo(f"wrote {report.adapter} (now version v{report.version})")

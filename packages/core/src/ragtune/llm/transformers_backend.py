@@ -79,6 +79,27 @@ class TransformersBackend(BaseChatBackend):
         if adapter is not None:
             self._fingerprint += "+" + _model_fingerprint(str(adapter))
 
+    def swap_adapter(self, adapter: str | Path) -> None:
+        """Replace the PEFT adapter the model runs with by the one in the folder `adapter`
+        (loaded beside it, switched to, then the old one deleted). Call it between
+        generations, never during one.
+
+        Raises:
+            ValueError: the model was loaded without an adapter.
+        """
+        from peft import PeftModel
+
+        if not isinstance(self.model, PeftModel):
+            raise ValueError("this model was loaded without an adapter to replace")
+        old = self.model.active_adapter
+        new = f"{old.split('@')[0]}@{content_hash(str(adapter), _model_fingerprint(str(adapter)))}"
+        self.model.load_adapter(str(adapter), adapter_name=new)
+        self.model.set_adapter(new)
+        self.model.delete_adapter(old)
+        self.model.to(self.device)
+        self.model.eval()
+        self._fingerprint = f"{_model_fingerprint(self.source)}+{_model_fingerprint(str(adapter))}"
+
     @property
     def model_name(self) -> str:
         """The model's name, as reported in responses."""

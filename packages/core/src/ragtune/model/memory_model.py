@@ -8,12 +8,15 @@ real source passage (its text, metadata and a match score), never the model's in
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragtune.adapters import AdapterVersions
 from ragtune.config import load_config
 from ragtune.errors import RagtuneError
 from ragtune.llm.base import stripped_pieces
@@ -25,6 +28,8 @@ from ragtune.model.grounding import Recollection, SourcePassages
 from ragtune.prompts import answer_messages, memory_messages, recall_question
 from ragtune.stages import settle
 from ragtune.workspace import Workspace
+
+log = logging.getLogger("ragtune")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,11 @@ class FoundAdapter:
     base_spec: str
 
     @property
+    def version(self) -> int:
+        """The adapter version (`ragtune.adapters`)."""
+        return self.manifest.version
+
+    @property
     def on_embedded_model(self) -> bool:
         """Whether the base model is ragtune's embedded one, whose GGUF file ragtune has."""
         return ModelSpec.parse(self.base_spec).kind == "embedded"
@@ -71,6 +81,9 @@ def find_adapter(path: str | Path, adapter: str = "default") -> FoundAdapter:
     """
     workspace = Workspace.at(path)
     settle(workspace)  # a stage killed while publishing: finish it first
+    versions = AdapterVersions(workspace, adapter)
+    with contextlib.suppress(OSError):  # (a read-only workspace: read what is there)
+        versions.repair()  # a version switch cut short: finish it
     folder = workspace.adapter_path(adapter)
     if not folder.is_dir():
         raise RagtuneError(f"has no adapter {adapter!r}; run `ragtune train`", path=path)
@@ -85,24 +98,47 @@ def find_adapter(path: str | Path, adapter: str = "default") -> FoundAdapter:
             "(`ragtune train`) or restore that base model",
             path=folder,
         )
+    if versions.current() not in (None, manifest.version):
+        raise RagtuneError(
+            f"holds adapter version v{manifest.version}, not v{versions.current()} as its "
+            "folder name says: the version folders were mixed up; run `ragtune adapters use` "
+            "or train again",
+            path=folder,
+        )
     return FoundAdapter(workspace, adapter, folder, manifest, source, spec)
 
 
 class MemoryModel:
     """A base model with a memory adapter, answering from memory.
 
-    Build it with `MemoryModel.from_workspace`.
+    Build it with `MemoryModel.from_workspace`. When the workspace's adapter moves to another
+    version (`ragtune train --update`, `ragtune adapters use`), the model loads that version
+    before its next answer (between answers, under its lock); `version` says which answered.
 
     Args:
         backend: The base model with the adapter applied (a `TransformersBackend`).
         workspace: The memory's workspace (its text units ground recollections).
         manifest: The adapter's manifest.
+        adapter: The adapter's name in the workspace.
+        follow_versions: Load the adapter's current version before each answer when it
+            changed (False: keep the version loaded first).
     """
 
-    def __init__(self, backend: Any, workspace: Workspace, manifest: Manifest) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        workspace: Workspace,
+        manifest: Manifest,
+        *,
+        adapter: str = "default",
+        follow_versions: bool = True,
+    ) -> None:
         self.backend = backend
         self.workspace = workspace
         self.manifest = manifest
+        self.adapter = adapter
+        self.follow_versions = follow_versions
+        self._versions = AdapterVersions(workspace, adapter)
         self.usage = TokenUsage()
         self.last_usage = TokenUsage()
         #: Held while the model generates: a model shared between threads answers one
@@ -119,8 +155,10 @@ class MemoryModel:
         *,
         device: str = "auto",
         dtype: str = "auto",
+        follow_versions: bool = True,
     ) -> MemoryModel:
-        """Load the base model of the workspace at `path` with its adapter `adapter`.
+        """Load the base model of the workspace at `path` with its adapter `adapter` (its
+        current version; see the class for `follow_versions`).
 
         Raises:
             RagtuneError: there is no such adapter, or it was trained on other base weights.
@@ -136,7 +174,40 @@ class MemoryModel:
             dtype=dtype,
             adapter=found.folder,
         )
-        return cls(backend, found.workspace, found.manifest)
+        return cls(
+            backend,
+            found.workspace,
+            found.manifest,
+            adapter=adapter,
+            follow_versions=follow_versions,
+        )
+
+    @property
+    def version(self) -> int:
+        """The adapter version answering (``manifest.version``)."""
+        return self.manifest.version
+
+    def refresh(self) -> bool:
+        """Load the adapter's current version if it is not the one loaded; returns whether it
+        loaded one. Call it between answers (the answering methods do, under the lock).
+
+        Raises:
+            RagtuneError: the new version is unusable (the loaded one keeps answering).
+        """
+        current = self._versions.current()
+        if current is None or current == self.manifest.version:
+            return False
+        found = find_adapter(self.workspace.root, self.adapter)
+        if found.manifest.version == self.manifest.version:
+            return False
+        self.backend.swap_adapter(found.folder.resolve())
+        self.manifest = found.manifest
+        log.info("memory %s: now answering with adapter version v%d", self.adapter, self.version)
+        return True
+
+    def _follow(self) -> None:
+        if self.follow_versions:
+            self.refresh()
 
     @property
     def model_name(self) -> str:
@@ -178,6 +249,7 @@ class MemoryModel:
             max_tokens=max_new_tokens, temperature=temperature, stop=tuple(stop)
         )
         with self.lock:
+            self._follow()
             response = self.backend.chat(memory_messages(messages), params=params)
             self._count(response.usage)
         return Reply(str(response.text), response.usage)
@@ -198,6 +270,7 @@ class MemoryModel:
             BackendError: the prompt and `max_new_tokens` do not fit the context window.
         """
         with self.lock:
+            self._follow()
             yield from self._stream(question, max_new_tokens, temperature, on_usage)
 
     def _stream(

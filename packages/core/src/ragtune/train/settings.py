@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ragtune.errors import ConfigError
-from ragtune.ranges import FRACTION, SEED, Range, check_ranges, counts
+from ragtune.ranges import FRACTION, SEED, SHARE, Range, check_ranges, counts
 
 
 @dataclass
@@ -74,6 +74,21 @@ class TrainConfig:
         default=20,
         metadata={"help": "How many of the teacher's likeliest tokens per answer token to match."},
     )
+    replay: float = field(
+        default=0.25,
+        metadata={
+            "help": "`ragtune train --update`: the share of the records the adapter was "
+            "already trained on that are trained again beside the new ones (against "
+            "forgetting them)."
+        },
+    )
+    keep_versions: int = field(
+        default=5,
+        metadata={
+            "help": "Adapter versions kept for `ragtune adapters use` (the newest ones; the "
+            "current one always stays); 0 keeps all."
+        },
+    )
 
     def check(self) -> None:
         """Check the values' ranges.
@@ -104,6 +119,8 @@ TRAIN_RANGES = {
     "checkpoint_steps": counts(),
     "seed": SEED,
     "distill_top_k": counts(1, 1_000_000),
+    "replay": SHARE,
+    "keep_versions": counts(0),
 }
 
 

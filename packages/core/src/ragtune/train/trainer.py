@@ -14,6 +14,7 @@ share of each batch, and only the main process removes stale checkpoints and wri
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import logging
 import math
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragtune.adapters import AdapterVersion, AdapterVersions, Trained, record_hash
 from ragtune.corpus.tables import read_text_units
 from ragtune.errors import RagtuneError
 from ragtune.extras import require_extra
-from ragtune.fileio import atomic_directory
+from ragtune.fileio import atomic_directory, atomic_write_text
 from ragtune.hashing import content_hash
 from ragtune.logs import hide_kernels_warning
 from ragtune.manifest import Manifest, library_versions
@@ -69,6 +71,10 @@ class TrainReport:
             or None on a CPU.
         main_process: Whether this is the process that wrote the adapter (the only one
             without DDP); the others should stay quiet.
+        version: The adapter version written (`ragtune.adapters`).
+        parent: The version it continued (an update), or None.
+        new_records: Training records new to the weights in this run.
+        replayed_records: Records the parent was trained on, trained again (an update).
     """
 
     adapter: Path
@@ -85,6 +91,10 @@ class TrainReport:
     processes: int = 1
     peak_gpu_memory_bytes: int | None = None
     main_process: bool = True
+    version: int = 1
+    parent: int | None = None
+    new_records: int = 0
+    replayed_records: int = 0
 
     def summary_line(self) -> str:
         """The one-line summary `ragtune train` prints."""
@@ -96,8 +106,15 @@ class TrainReport:
             if self.peak_gpu_memory_bytes is not None
             else ""
         )
+        lineage = (
+            f"v{self.version}, an update of v{self.parent} ({self.new_records} new records, "
+            f"{self.replayed_records} replayed)"
+            if self.parent is not None
+            else f"v{self.version}"
+        )
         return (
-            f"trained {self.adapter.name} ({self.quantization}){where}: {self.steps} steps, "
+            f"trained {self.adapter.name} {lineage} ({self.quantization}){where}: "
+            f"{self.steps} steps, "
             f"{self.epochs:.2f} epochs, {self.tokens} tokens at {self.tokens_per_second:.0f} "
             f"tokens/s; loss train {train}, val {val}; {self.seconds:.1f} s{peak}"
         )
@@ -110,17 +127,25 @@ def train_adapter(
     *,
     resume: bool = False,
     progress: bool = True,
+    update: bool = False,
+    parent: int | None = None,
 ) -> TrainReport:
-    """Train a LoRA adapter on the workspace's synthesized data and write `adapters/<name>/`.
+    """Train a LoRA adapter on the workspace's synthesized data and write it as a new version
+    of `adapters/<name>/` (`ragtune.adapters`), which the name then points at.
 
     Args:
         workspace: A workspace with `synth/train.jsonl` (`ragtune synthesize` ran).
         config: The settings (`train.*`, `model`).
         resume: Continue from the last checkpoint of an interrupted run of the same adapter.
         progress: Whether to show progress bars (only the main process shows them under DDP).
+        update: Continue the adapter's version `parent` (default: the current one) on the
+            records it was not trained on, plus a `train.replay` share of those it was,
+            instead of training from the base model.
+        parent: The version an update continues.
 
     Raises:
-        RagtuneError: there is no training data.
+        RagtuneError: there is no training data; or, for an update, no version to continue,
+            one trained before ragtune recorded its records, or nothing new to train.
         ModelNotAvailableError: the base model cannot be loaded.
         MissingExtraError: the ``train`` extra is not installed.
     """
@@ -135,14 +160,93 @@ def train_adapter(
     hide_kernels_warning()
     process = _process_state()
     progress = progress and process.is_main_process
+    plan = _update_plan(workspace, config, parent) if update else None
     with library_progress(progress):
-        return _train(workspace, config, process, resume=resume, progress=progress, started=started)
+        return _train(
+            workspace, config, process, plan, resume=resume, progress=progress, started=started
+        )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a run trains on: the records (JSON lines as in `synth/train.jsonl`), which of them
+    are new to the weights, and the version it continues (None: the base model)."""
+
+    lines: list[str]
+    new: int
+    replayed: int
+    trained: Trained
+    parent: AdapterVersion | None = None
+
+
+def _records(workspace: Workspace) -> list[tuple[str, dict[str, Any]]]:
+    """`synth/train.jsonl`'s records, each with its line."""
+    from ragtune.fileio import json_lines
+
+    path = workspace.train_path
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [(lines[number - 1], record) for number, record in json_lines(path, lines)]
+
+
+def _units_of(records: list[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(str(unit) for record in records for unit in record.get("source_ids", ()))
+
+
+def _full_plan(workspace: Workspace) -> _Plan:
+    records = _records(workspace)
+    trained = Trained(
+        frozenset(record_hash(record) for _, record in records),
+        _units_of([record for _, record in records]),
+    )
+    return _Plan([line for line, _ in records], len(records), 0, trained)
+
+
+def _update_plan(workspace: Workspace, config: TrainInputs, parent: int | None) -> _Plan:
+    """The records an update trains on: those version `parent` (default: the current one) was
+    not trained on, and a `train.replay` share of those it was (chosen by a seeded hash)."""
+    settings = config.train
+    versions = AdapterVersions(workspace, settings.adapter)
+    number = parent if parent is not None else versions.current()
+    if number is None:
+        raise RagtuneError(
+            f"has no adapter {settings.adapter!r} to update; run `ragtune train` first",
+            path=workspace.root,
+        )
+    version = versions.get(number)
+    seen = Trained.read(version.folder)
+    if seen is None:
+        raise RagtuneError(
+            f"adapter {settings.adapter!r} v{number} was trained before ragtune recorded what "
+            "each version learned, so an update cannot tell new records from old; run "
+            "`ragtune train` once without --update",
+            path=version.folder,
+        )
+    records = _records(workspace)
+    new = [(line, r) for line, r in records if record_hash(r) not in seen.records]
+    old = [(line, r) for line, r in records if record_hash(r) in seen.records]
+    if not new:
+        raise RagtuneError(
+            f"nothing new to train: adapter {settings.adapter!r} v{number} was trained on every "
+            "record of synth/train.jsonl; add documents and run `ragtune index` and "
+            "`ragtune synthesize` first",
+            path=workspace.train_path,
+        )
+    ranked = sorted(old, key=lambda item: content_hash(str(settings.seed), record_hash(item[1])))
+    replayed = ranked[: round(settings.replay * len(old))]
+    chosen = {id(item) for item in [*new, *replayed]}
+    lines = [line for item in records if id(item) in chosen for line in [item[0]]]
+    trained = Trained(
+        seen.records | {record_hash(r) for _, r in new},
+        seen.units | _units_of([r for _, r in new]),
+    )
+    return _Plan(lines, len(new), len(replayed), trained, version)
 
 
 def _train(
     workspace: Workspace,
     config: TrainInputs,
     process: Any,
+    plan: _Plan | None,
     *,
     resume: bool,
     progress: bool,
@@ -165,11 +269,12 @@ def _train(
         log.warning("bitsandbytes is not installed; training without quantization")
         quantization = "none"
     base = load_base_model(config.base_model, quantization, for_training=True)
-    targets = None
-    if settings.objective == "sft":
-        train_data, val_data = _datasets(workspace, base.tokenizer)
-    else:
-        train_data, val_data, targets = _distillation_datasets(workspace, base, settings, progress)
+    versions = AdapterVersions(workspace, settings.adapter)
+    if process.is_main_process:
+        versions.repair()  # a switch a killed run cut short
+    updating = plan is not None
+    if plan is None:
+        plan = _full_plan(workspace)
     partial = workspace.adapters_dir / f".{settings.adapter}.partial"
     checkpoint = _last_checkpoint(partial) if resume else None
     if resume and checkpoint is None:
@@ -179,8 +284,26 @@ def _train(
     if checkpoint is None and partial.exists() and process.is_main_process:
         shutil.rmtree(partial)
     process.wait_for_everyone()  # no process starts while stale checkpoints are being removed
+    records_path = workspace.train_path
+    if updating:
+        assert plan.parent is not None
+        records_path = partial / "records.jsonl"
+        if process.is_main_process:
+            partial.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(records_path, "".join(line + "\n" for line in plan.lines))
+        process.wait_for_everyone()
+        base = dataclasses.replace(base, model=_continued(base, plan.parent.folder))
+    targets = None
+    if settings.objective == "sft":
+        train_data, val_data = _datasets(workspace, base.tokenizer, records_path)
+    else:
+        train_data, val_data, targets = _distillation_datasets(
+            workspace, base, settings, progress, records_path
+        )
 
-    trainer = _trainer(base, config, train_data, val_data, partial, progress, targets=targets)
+    trainer = _trainer(
+        base, config, train_data, val_data, partial, progress, targets=targets, continued=updating
+    )
     began = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     training_seconds = time.perf_counter() - began
@@ -212,6 +335,10 @@ def _train(
         device=device,
         processes=int(process.num_processes),
         peak_gpu_memory_bytes=peak_memory,
+        version=versions.next_number(),
+        parent=plan.parent.number if plan.parent else None,
+        new_records=plan.new,
+        replayed_records=plan.replayed,
     )
     if not process.is_main_process:
         process.wait_for_everyone()  # until the main process has written the adapter
@@ -238,8 +365,12 @@ def _train(
         device=device,
         processes=report.processes,
         peak_gpu_memory_bytes=peak_memory,
+        version=report.version,
+        parent=report.parent,
+        added=_added(workspace, plan),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
-    with atomic_directory(report.adapter, replace=True) as folder:
+    with atomic_directory(versions.folder(report.version)) as folder:
         trainer.model.save_pretrained(folder, safe_serialization=True)
         base.tokenizer.save_pretrained(folder)
         seconds = time.perf_counter() - started
@@ -255,7 +386,12 @@ def _train(
             "resumed_from": report.resumed_from,
         }
         manifest.write(folder)
+        plan.trained.write(folder)
         _plot_losses(manifest.loss_curve, folder / "loss.png", settings.adapter)
+    kill_point("train:version-written")
+    versions.use(report.version)
+    kill_point("train:switched")
+    versions.prune(settings.keep_versions)
     shutil.rmtree(partial, ignore_errors=True)
     process.wait_for_everyone()
     return report
@@ -270,6 +406,7 @@ def _trainer(
     progress: bool,
     *,
     targets: TeacherTargets | None = None,
+    continued: bool = False,
 ) -> Any:
     import torch
     from peft import LoraConfig
@@ -348,7 +485,7 @@ def _trainer(
         train_dataset=train_data,
         eval_dataset=val_data,
         processing_class=base.tokenizer,
-        peft_config=lora,
+        peft_config=None if continued else lora,
         **teacher,
     )
     disable_cpu_repacking(trainer.model)
@@ -380,12 +517,12 @@ def _checkpoint_kill_points() -> Any:
     return CheckpointKillPoints()
 
 
-def _datasets(workspace: Workspace, tokenizer: Any) -> tuple[Any, Any]:
-    """The train and validation records as datasets of prompt and completion only, every
-    prompt as the tuned model is asked (`_as_asked`)."""
+def _datasets(workspace: Workspace, tokenizer: Any, records: Path) -> tuple[Any, Any]:
+    """The training records (the file `records`) and the validation records as datasets of
+    prompt and completion only, every prompt as the tuned model is asked (`_as_asked`)."""
     from datasets import load_dataset
 
-    files = {"train": str(workspace.train_path)}
+    files = {"train": str(records)}
     has_val = workspace.val_path.is_file() and workspace.val_path.stat().st_size > 0
     if has_val:
         files["val"] = str(workspace.val_path)
@@ -410,7 +547,7 @@ def _as_asked(tokenizer: Any) -> Callable[[list[Message]], list[Message]]:
 
 
 def _distillation_datasets(
-    workspace: Workspace, base: BaseModel, settings: Any, progress: bool
+    workspace: Workspace, base: BaseModel, settings: Any, progress: bool, records_path: Path
 ) -> tuple[Any, Any, TeacherTargets]:
     """The train and validation records tokenized as the student reads them (prompt as
     `_datasets` gives it, answer tokens labelled, cut at `train.max_seq_len`), each with its
@@ -422,7 +559,7 @@ def _distillation_datasets(
     from ragtune.train.distill import TokenizedRecord, teacher_targets, tokenize_record
 
     as_asked = _as_asked(base.tokenizer)
-    files = [workspace.train_path]
+    files = [records_path]
     if workspace.val_path.is_file() and workspace.val_path.stat().st_size > 0:
         files.append(workspace.val_path)
     records: list[TokenizedRecord] = []
@@ -465,6 +602,30 @@ def _distillation_datasets(
     train = Dataset.from_list(rows[: counts[0]])
     val = Dataset.from_list(rows[counts[0] :]) if len(counts) > 1 else None
     return train, val, targets
+
+
+def _continued(base: BaseModel, folder: Path) -> Any:
+    """The base model with the adapter in `folder` loaded for further training (its own LoRA
+    configuration: rank and targets are the parent's)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base.model, str(folder), is_trainable=True)
+
+
+def _added(workspace: Workspace, plan: _Plan) -> dict[str, Any]:
+    """What a run adds to the weights: records, replayed records, new units and their
+    documents."""
+    before = Trained.read(plan.parent.folder) if plan.parent else None
+    units = sorted(plan.trained.units - (before.units if before else frozenset()))
+    documents = {}
+    if workspace.text_units_path.is_file():
+        documents = {u.id: u.document_id for u in read_text_units(workspace.text_units_path)}
+    return {
+        "records": plan.new,
+        "replayed": plan.replayed,
+        "units": len(units),
+        "documents": sorted({documents[u] for u in units if u in documents}),
+    }
 
 
 def checkpoint_interval(settings: Any, examples: int, processes: int = 1) -> int:
