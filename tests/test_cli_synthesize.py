@@ -21,7 +21,8 @@ from support import Run, error_line, run_console_script, run_ragtune, visible_li
 SUMMARY = re.compile(
     r"^synthesized (?P<records>\d+) records \((?P<train>\d+) train, (?P<val>\d+) val; "
     r"(?P<facts>\d+) facts\) with the (?P<writer>\w+) writer: (?P<kinds>[^;]+); "
-    r"(?P<dropped>\d+) dropped; (?P<tokens>\d+) tokens; teacher calls (?P<calls>\d+); "
+    r"(?P<dropped>\d+) dropped; (?P<new>\d+) new, (?P<kept>\d+) kept, (?P<retired>\d+) retired; "
+    r"(?P<tokens>\d+) tokens; teacher calls (?P<calls>\d+); "
     r"(?P<seconds>\d+\.\d) s$"
 )
 MISSING_MODEL = "model=hf:/nonexistent/ragtune-test-model"

@@ -69,7 +69,12 @@ def owned_files(workspace: Workspace) -> dict[str, list[Path]]:
             workspace.community_reports_path,
             workspace.index_summary_path,
         ],
-        "synthesize": [workspace.train_path, workspace.val_path, workspace.card_path],
+        "synthesize": [
+            workspace.train_path,
+            workspace.val_path,
+            workspace.card_path,
+            workspace.synth_state_path,
+        ],
         "train": [],
     }
 

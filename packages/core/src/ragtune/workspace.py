@@ -110,6 +110,18 @@ class Workspace:
         return self.synth_dir / "card.json"
 
     @property
+    def synth_state_path(self) -> Path:
+        """`synth/state.json`: the settings and units the last synthesis ran with, so the next
+        run writes records only for what changed."""
+        return self.synth_dir / "state.json"
+
+    @property
+    def forgotten_path(self) -> Path:
+        """`forgotten.json`: the documents `ragtune forget` removed (ids and sources, never
+        their text), which ingesting the corpus again leaves out."""
+        return self.root / "forgotten.json"
+
+    @property
     def adapters_dir(self) -> Path:
         """`adapters/`: the trained LoRA adapters, one folder each."""
         return self.root / "adapters"

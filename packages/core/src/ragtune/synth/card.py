@@ -31,6 +31,10 @@ class DatasetCard:
         teacher: The teacher's model, calls (repairs included), cache hits and tokens.
         split: ``"paraphrase"`` or ``"source"``, with `val_fraction` and `seed`.
         units: Text units in the memory, and how many are a source of a training record.
+        changes: Against the last run (`ragtune.synth.increments`): records ``new`` (for new
+            or changed units and facts), ``kept`` (byte-identical), ``retired`` (their sources
+            are gone or their fact changed) and ``left_out`` (unchanged units phrased anew);
+            ``settings_changed`` when the settings differ and everything was written anew.
         seconds: Wall time.
     """
 
@@ -47,12 +51,21 @@ class DatasetCard:
     teacher: dict[str, Any] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
     units: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def records(self) -> int:
         """Records in both files."""
         return self.train + self.val
+
+    def _changes(self) -> str:
+        if not self.changes:
+            return ""
+        return (
+            f"{self.changes.get('new', 0)} new, {self.changes.get('kept', 0)} kept, "
+            f"{self.changes.get('retired', 0)} retired; "
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The card as JSON (what `card.json` holds)."""
@@ -67,7 +80,8 @@ class DatasetCard:
         return (
             f"synthesized {self.records} records ({self.train} train, {self.val} val; "
             f"{self.facts} facts) with the {self.writer} writer: {kinds or 'none'}; "
-            f"{dropped} dropped; {self.tokens.get('total', 0)} tokens; teacher calls "
+            f"{dropped} dropped; {self._changes()}{self.tokens.get('total', 0)} tokens; "
+            "teacher calls "
             f"{self.teacher.get('calls', 0)}; {self.seconds:.1f} s"
         )
 

@@ -29,6 +29,13 @@ from ragtune.synth.card import DatasetCard, count_by
 from ragtune.synth.context import SynthContext
 from ragtune.synth.dedup import Deduplicator
 from ragtune.synth.grounding import GroundingFilter
+from ragtune.synth.increments import (
+    merge,
+    read_earlier,
+    read_lines,
+    settings_fingerprint,
+    write_state,
+)
 from ragtune.synth.records import QARecord
 from ragtune.synth.settings import SynthInputs
 from ragtune.synth.split import split_records
@@ -119,21 +126,41 @@ def synthesize(
     )
     for record in split.straddling:
         dropped["source units on both sides of the split"][record.kind] += 1
-    _write_jsonl(workspace.train_path, split.train)
-    _write_jsonl(workspace.val_path, split.val)
+    fingerprint = settings_fingerprint(
+        settings, context.writer, teacher.model_name if teacher is not None else None
+    )
+    earlier = read_earlier(
+        workspace.synth_state_path, workspace.train_path, workspace.val_path, read_lines
+    )
+    if earlier is not None and earlier.fingerprint != fingerprint:
+        log.info("the synthesis settings changed: every record is written anew")
+        card.changes["settings_changed"] = 1
+        earlier_count = len(earlier.train) + len(earlier.val)
+        earlier = None
+    else:
+        earlier_count = 0
+    unit_ids = frozenset(unit.id for unit in units)
+    changes = merge(earlier, split.train, split.val, unit_ids, _line, _dedup_key)
+    changes.retired += earlier_count
+    _write_lines(workspace.train_path, [text for text, _ in changes.train])
+    _write_lines(workspace.val_path, [text for text, _ in changes.val])
+    write_state(workspace.synth_state_path, fingerprint, sorted(unit_ids))
+    train = [record for _, record in changes.train]
+    val = [record for _, record in changes.val]
 
-    card.train, card.val = len(split.train), len(split.val)
-    card.kinds = count_by(split.train, split.val, "kind")
-    card.scopes = count_by(split.train, split.val, "query_scope")
-    card.facts = len({r.fact_id for r in [*split.train, *split.val]})
-    card.tokens = _token_counts(config, [*split.train, *split.val])
+    card.changes.update(changes.to_json())
+    card.train, card.val = len(train), len(val)
+    card.kinds = count_by(train, val, "kind")
+    card.scopes = count_by(train, val, "query_scope")
+    card.facts = len({r.fact_id for r in [*train, *val]})
+    card.tokens = _token_counts(config, [*train, *val])
     card.dropped = {reason: dict(sorted(kinds.items())) for reason, kinds in dropped.items()}
     card.split = {
         "mode": settings.split,
         "val_fraction": settings.val_fraction,
         "seed": settings.seed,
     }
-    covered = {unit_id for r in split.train for unit_id in r.source_ids}
+    covered = {unit_id for r in train for unit_id in r.source_ids}
     card.units = {"total": len(units), "sources_of_training_records": len(covered)}
     if teacher is not None:
         usage = teacher.stats.usage
@@ -183,10 +210,14 @@ def _grounding_text(context: SynthContext, unit_id: str) -> str:
     return f"{day}\n{unit.text}" if day else unit.text
 
 
-def _write_jsonl(path: Path, records: Sequence[QARecord]) -> None:
+def _line(record: QARecord) -> str:
+    return json.dumps(record.to_json(), ensure_ascii=False)
+
+
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+        for line in lines:
+            out.write(line + "\n")
 
 
 def _token_counts(config: SynthInputs, records: Sequence[QARecord]) -> dict[str, Any]:
