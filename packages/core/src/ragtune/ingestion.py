@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,9 +14,11 @@ from ragtune.config import MemoryConfig, save_config
 from ragtune.corpus import chunk_documents, load_corpus, write_documents, write_text_units
 from ragtune.corpus.jsonl import SourceText
 from ragtune.corpus.reading import check_readable
-from ragtune.errors import ConfigError
+from ragtune.errors import ConfigError, RagtuneError
 from ragtune.stages import runs_as_stage
 from ragtune.workspace import Workspace
+
+log = logging.getLogger("ragtune")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,15 @@ def ingest(
     check_readable(given)  # before resolving it: a symbolic link loop is named, not raised
     corpus = given.resolve()
     documents = load_corpus(corpus, config.corpus.format, progress=progress)
+    forgotten = read_forgotten(workspace)
+    if forgotten:
+        kept = [document for document in documents if document.id not in forgotten]
+        if len(kept) < len(documents):
+            log.info(
+                "left out %d documents `ragtune forget` removed (forgotten.json)",
+                len(documents) - len(kept),
+            )
+        documents = kept
     tokenizer = load_tokenizer(config.chunking_tokenizer)
     units = chunk_documents(
         documents,
@@ -117,3 +130,21 @@ def ingest_texts(
     config = load_config(existing, [f"corpus.path={corpus}", "corpus.format=jsonl", *settings])
     ingest(folder, config, progress=progress)
     return folder.root
+
+
+def read_forgotten(workspace: Workspace) -> dict[str, dict[str, str]]:
+    """The documents `forget` removed from `workspace`: id → source and when.
+
+    Raises:
+        RagtuneError: the file is not what ragtune writes.
+    """
+    path = workspace.forgotten_path
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise RagtuneError(f"is not readable ({error})", path=path) from None
+    if not isinstance(data, dict):
+        raise RagtuneError("is not a record of forgotten documents", path=path)
+    return data

@@ -61,7 +61,11 @@ _LEFTOVER_FOLDERS = ("", "synth", "adapters", "cache")
 def owned_files(workspace: Workspace) -> dict[str, list[Path]]:
     """The files each stage owns (its generation is recorded over them)."""
     return {
-        "ingest": [workspace.documents_path, workspace.text_units_path],
+        "ingest": [
+            workspace.documents_path,
+            workspace.text_units_path,
+            workspace.forgotten_path,
+        ],
         "index": [
             workspace.entities_path,
             workspace.relationships_path,

@@ -12,6 +12,7 @@ from ragtune import __version__
 from ragtune.cli.adapters import adapters
 from ragtune.cli.ask import ask, export
 from ragtune.cli.evaluate import eval_command
+from ragtune.cli.forget import forget
 from ragtune.cli.index import index
 from ragtune.cli.ingest import ingest
 from ragtune.cli.options import CliOptions
@@ -67,7 +68,18 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 
 #: The commands, in the order a memory is built and used.
-COMMANDS = (ingest, index, synthesize, train, adapters, ask, serve, export, eval_command)
+COMMANDS = (
+    ingest,
+    index,
+    synthesize,
+    train,
+    adapters,
+    forget,
+    ask,
+    serve,
+    export,
+    eval_command,
+)
 for _command in COMMANDS:
     cli.add_command(_command)
 

@@ -190,3 +190,45 @@ def _response_from_json(text: str) -> ChatResponse:
     record = json.loads(text)
     usage = TokenUsage(**record.pop("usage"))
     return ChatResponse(usage=usage, cached=True, **record)
+
+
+def purge_responses(path: str | Path, mentions: Sequence[str]) -> int:
+    """Delete every cached request and response that mentions one of `mentions` (compared in
+    the decoded messages, so quotes and line breaks match as written), then compact the file so
+    that nothing of them is left on disk. Returns how many responses were deleted (0 when the
+    file does not exist).
+
+    This is how `ragtune forget` removes a forgotten document's text from the teacher's cache.
+    """
+    path = Path(path)
+    wanted = [text for text in mentions if text]
+    if not path.is_file() or not wanted:
+        return 0
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not just unlinked
+        doomed = []
+        for key, request, response in db.execute("SELECT key, request, response FROM responses"):
+            text = "\n".join(_strings(json.loads(request)) + _strings(json.loads(response)))
+            if any(mention in text for mention in wanted):
+                doomed.append((key,))
+        with db:
+            db.executemany("DELETE FROM responses WHERE key = ?", doomed)
+        if doomed:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+    return len(doomed)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
