@@ -6,7 +6,8 @@ workspace can be moved or copied). A run writes ``v<N+1>`` completely (an atomic
 switches: it records the version it is switching to in ``.versions/<name>/current`` and renames
 a new link over the old one, one atomic rename â€” a reader loads the old version or the new one,
 never a mix. A process killed between the record and the rename leaves the record ahead of the
-link; `AdapterVersions.repair` (run by every stage and every loader) finishes the switch.
+link; `AdapterVersions.repair` (run by training, `ragtune adapters use` and every loader)
+finishes the switch.
 
 An adapter folder written before versions existed (a real folder at ``adapters/<name>``) is
 version 1: the first switch moves it to ``.versions/<name>/v1``.
@@ -19,6 +20,7 @@ units whose records reached the weights through this version and its ancestors â
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -30,7 +32,7 @@ from ragtune.errors import RagtuneError
 from ragtune.fileio import atomic_write_text
 from ragtune.hashing import canonical_json, content_hash
 from ragtune.manifest import MANIFEST, Manifest
-from ragtune.stages import kill_point
+from ragtune.stages import kill_point, workspace_lock
 from ragtune.workspace import Workspace
 
 #: The folder (under `adapters/`) holding every adapter's versions.
@@ -203,21 +205,48 @@ class AdapterVersions:
         kill_point("adapters:recorded")
         self._point_at(number)
 
-    def repair(self) -> list[str]:
-        """Finish a switch a killed process left half-done and remove its temporary files;
-        returns what was done, one line each."""
-        done = []
-        if self.root.is_dir():
-            for path in self.root.iterdir():
-                if _LEFTOVER.match(path.name):
-                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
-                    done.append(f"removed {path.relative_to(self.workspace.root)}")
+    def intended(self) -> int | None:
+        """The version the adapter's name points at once a switch cut short is finished (what
+        `current` is after `repair`), without changing anything."""
+        current = self.current()
         if self._legacy():
-            return done
+            return current
         wanted = self._recorded()
-        if wanted and wanted[0] != self.current() and self.folder(wanted[0]).is_dir():
-            self._point_at(wanted[0])
-            done.append(f"adapter {self.name!r} switched to v{wanted[0]} (a switch was cut short)")
+        if wanted and wanted[0] != current and self.folder(wanted[0]).is_dir():
+            return wanted[0]
+        return current
+
+    def repair(self, *, locked: bool = False) -> list[str]:
+        """Finish a switch a killed process left half-done and remove its temporary files;
+        returns what was done, one line each.
+
+        The temporary files are removed only under the workspace's lock: `locked` says the
+        caller holds it; otherwise it is taken here, and when a writer holds it (a training
+        run writing a version, pruning, or switching), its files are left alone.
+        """
+        done = []
+        leftovers = (
+            [path for path in self.root.iterdir() if _LEFTOVER.match(path.name)]
+            if self.root.is_dir()
+            else []
+        )
+        if leftovers:
+            with contextlib.ExitStack() as stack:
+                if not locked:
+                    try:
+                        stack.enter_context(workspace_lock(self.workspace))
+                    except RagtuneError:  # a writer is at work: its files are not leftovers
+                        leftovers = []
+                for path in leftovers:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                    done.append(f"removed {path.relative_to(self.workspace.root)}")
+        wanted = self.intended()
+        if wanted is not None and wanted != self.current():
+            self._point_at(wanted)
+            done.append(f"adapter {self.name!r} switched to v{wanted} (a switch was cut short)")
         return done
 
     def remove(self, numbers: Iterable[int]) -> list[int]:
@@ -229,7 +258,7 @@ class AdapterVersions:
                 continue
             doomed = self.root / f".v{number}.removing.old"
             self.folder(number).rename(doomed)
-            shutil.rmtree(doomed)
+            shutil.rmtree(doomed, ignore_errors=True)  # (what is left, the next repair removes)
             removed.append(number)
         return removed
 

@@ -68,7 +68,7 @@ def use_version(workspace: Path, version: str, adapter: str) -> None:
     number = parse_version(version)
     with workspace_lock(space):
         versions = AdapterVersions(space, adapter)
-        versions.repair()
+        versions.repair(locked=True)
         before = versions.current()
         versions.use(number)
     click.echo(f"adapter {adapter!r} of {space.root}: v{before} → v{number}")

@@ -50,6 +50,7 @@ _SETTINGS = tuple(
     "--from",
     "parent",
     metavar="VERSION",
+    callback=lambda _context, _option, value: None if value is None else parse_version(value),
     help="With --update: the version to continue (v2 or 2; default the current one).",
 )
 @setting_options(_SETTINGS)
@@ -61,7 +62,7 @@ def train(
     overrides: tuple[str, ...],
     resume: bool,
     update: bool,
-    parent: str | None,
+    parent: int | None,
     **values: object,
 ) -> None:
     """Train a LoRA adapter (QLoRA 4-bit by default) on WORKSPACE's synthesized data: a new
@@ -72,12 +73,12 @@ def train(
     adapters list`, `ragtune adapters use` to roll back); an interrupted run keeps its
     checkpoints, and --resume continues from the last one.
     """
+    if parent is not None and not update:
+        raise click.UsageError("--from needs --update")
     space = Workspace.at(workspace)
     config = load_config(space.config_path, overrides)
     apply_setting_options(config, _SETTINGS, values)
     config.validate()
-    if parent is not None and not update:
-        raise click.UsageError("--from needs --update")
 
     from ragtune.train.trainer import train_adapter
 
@@ -88,7 +89,7 @@ def train(
             resume=resume,
             progress=options.progress,
             update=update,
-            parent=parse_version(parent) if parent is not None else None,
+            parent=parent,
         )
         if not report.main_process:
             return  # under DDP the main process saves the settings and reports the run

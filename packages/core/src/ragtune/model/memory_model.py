@@ -139,6 +139,8 @@ class MemoryModel:
         self.adapter = adapter
         self.follow_versions = follow_versions
         self._versions = AdapterVersions(workspace, adapter)
+        #: A version found unusable when following: not tried again until another is current.
+        self._unusable: int | None = None
         self.usage = TokenUsage()
         self.last_usage = TokenUsage()
         #: Held while the model generates: a model shared between threads answers one
@@ -198,16 +200,39 @@ class MemoryModel:
         if current is None or current == self.manifest.version:
             return False
         found = find_adapter(self.workspace.root, self.adapter)
-        if found.manifest.version == self.manifest.version:
+        # The version folder itself, and its manifest read from there: the name may be
+        # switched again at any moment, and the weights loaded must be the manifest's.
+        folder = found.folder.resolve()
+        manifest = Manifest.read(folder)
+        if manifest.version != found.manifest.version:
+            return False  # switched again meanwhile: the next answer loads that one
+        if manifest.version == self.manifest.version:
             return False
-        self.backend.swap_adapter(found.folder.resolve())
-        self.manifest = found.manifest
+        self.backend.swap_adapter(folder)
+        self.manifest = manifest
+        self._unusable = None
         log.info("memory %s: now answering with adapter version v%d", self.adapter, self.version)
         return True
 
     def _follow(self) -> None:
-        if self.follow_versions:
+        """`refresh` before an answer, when following versions; a version that cannot be
+        loaded is reported once (a warning) and the loaded one keeps answering."""
+        if not self.follow_versions:
+            return
+        current = self._versions.current()
+        if current is None or current == self._unusable:
+            return
+        try:
             self.refresh()
+        except (RagtuneError, OSError) as error:
+            self._unusable = current
+            log.warning(
+                "memory %s: adapter version v%d cannot be loaded (%s); still answering with v%d",
+                self.adapter,
+                current,
+                error,
+                self.version,
+            )
 
     @property
     def model_name(self) -> str:

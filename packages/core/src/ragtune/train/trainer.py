@@ -206,7 +206,8 @@ def _update_plan(workspace: Workspace, config: TrainInputs, parent: int | None) 
     not trained on, and a `train.replay` share of those it was (chosen by a seeded hash)."""
     settings = config.train
     versions = AdapterVersions(workspace, settings.adapter)
-    number = parent if parent is not None else versions.current()
+    # (the current version once a switch a killed run cut short is finished, as `_train` will)
+    number = parent if parent is not None else versions.intended()
     if number is None:
         raise RagtuneError(
             f"has no adapter {settings.adapter!r} to update; run `ragtune train` first",
@@ -222,8 +223,8 @@ def _update_plan(workspace: Workspace, config: TrainInputs, parent: int | None) 
             path=version.folder,
         )
     records = _records(workspace)
-    new = [(line, r) for line, r in records if record_hash(r) not in seen.records]
-    old = [(line, r) for line, r in records if record_hash(r) in seen.records]
+    new = [n for n, (_, r) in enumerate(records) if record_hash(r) not in seen.records]
+    old = [n for n, (_, r) in enumerate(records) if record_hash(r) in seen.records]
     if not new:
         raise RagtuneError(
             f"nothing new to train: adapter {settings.adapter!r} v{number} was trained on every "
@@ -231,13 +232,13 @@ def _update_plan(workspace: Workspace, config: TrainInputs, parent: int | None) 
             "`ragtune synthesize` first",
             path=workspace.train_path,
         )
-    ranked = sorted(old, key=lambda item: content_hash(str(settings.seed), record_hash(item[1])))
+    ranked = sorted(old, key=lambda n: content_hash(str(settings.seed), record_hash(records[n][1])))
     replayed = ranked[: round(settings.replay * len(old))]
-    chosen = {id(item) for item in [*new, *replayed]}
-    lines = [line for item in records if id(item) in chosen for line in [item[0]]]
+    chosen = {*new, *replayed}
+    lines = [line for n, (line, _) in enumerate(records) if n in chosen]
     trained = Trained(
-        seen.records | {record_hash(r) for _, r in new},
-        seen.units | _units_of([r for _, r in new]),
+        seen.records | {record_hash(records[n][1]) for n in new},
+        seen.units | _units_of([records[n][1] for n in new]),
     )
     return _Plan(lines, len(new), len(replayed), trained, version)
 
@@ -271,7 +272,7 @@ def _train(
     base = load_base_model(config.base_model, quantization, for_training=True)
     versions = AdapterVersions(workspace, settings.adapter)
     if process.is_main_process:
-        versions.repair()  # a switch a killed run cut short
+        versions.repair(locked=True)  # a switch a killed run cut short (the stage's lock held)
     updating = plan is not None
     if plan is None:
         plan = _full_plan(workspace)
