@@ -26,7 +26,8 @@ SUMMARY = re.compile(
     r"(?P<failed>\d+) failed\) with the (?P<extractor>\w+) extractor: "
     r"(?P<entities>\d+) entities, (?P<relationships>\d+) relationships, "
     r"(?P<communities>\d+) communities \(per level (?P<levels>\d+(?:/\d+)*)\), "
-    r"(?P<reports>\d+) reports; teacher calls (?P<calls>\d+), cache hits (?P<hits>\d+); "
+    r"(?P<reports>\d+) reports \((?P<written>\d+) written, (?P<unchanged>\d+) unchanged\); "
+    r"teacher calls (?P<calls>\d+), cache hits (?P<hits>\d+); "
     r"(?P<seconds>\d+\.\d) s$"
 )
 TABLES = ("entities", "relationships", "communities", "community_reports")

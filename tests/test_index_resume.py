@@ -316,3 +316,50 @@ def test_the_heuristic_path_resumes_too(make_workspace: Callable[..., Setup]) ->
     assert first.entities > 0
     assert tables(workspace) == written
     assert all(str(line["extractor"]).startswith("heuristic") for line in journal_lines(workspace))
+
+
+#: A note about people and places none of the others name.
+UNRELATED_DOC = (
+    "Kofi Mensah met Ama Owusu at the Makola Market in Accra. Kofi Mensah bought kente "
+    "cloth there, and Ama Owusu showed Kofi Mensah the Jamestown Lighthouse.\n"
+)
+
+
+def test_after_adding_a_document_only_the_communities_it_touches_get_new_reports(
+    make_workspace: Callable[..., Setup],
+) -> None:
+    workspace, config, _ = make_workspace("index.extractor=heuristic")
+    first = build_index(workspace, config, progress=False)
+    before = read_index(workspace)
+    assert first.reports_kept == 0  # nothing to keep on a first run
+
+    again = build_index(workspace, config, progress=False)
+    assert again.reports_kept == again.reports == first.reports  # nothing changed
+
+    assert config.corpus.path is not None
+    (Path(config.corpus.path) / "06-accra.md").write_text(UNRELATED_DOC, encoding="utf-8")
+    ingest(workspace, config, progress=False)
+    grown = build_index(workspace, config, progress=False)
+    after = read_index(workspace)
+
+    assert 0 < grown.reports_kept < grown.reports
+    earlier = {
+        community.id: report
+        for community in before.communities
+        for report in before.reports
+        if report.community == community.community
+    }
+    reports = {report.community: report for report in after.reports}
+    kept = [
+        c
+        for c in after.communities
+        if c.id in earlier and reports[c.community].summary == earlier[c.id].summary
+    ]
+    assert len(kept) >= grown.reports_kept
+    for community in after.communities:  # a community that changed got a report of its own
+        report = reports[community.community]
+        assert report.size == community.size and report.level == community.level
+    assert (
+        "summary_line"
+        and f"({grown.reports - grown.reports_kept} written, " in grown.summary_line()
+    )

@@ -8,6 +8,7 @@ recomputed over all units (they are cheap next to extraction).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -25,11 +26,16 @@ from ragtune.index.heuristic import HeuristicExtractor
 from ragtune.index.journal import ExtractionJournal
 from ragtune.index.llm_extractor import LLMExtractor
 from ragtune.index.merging import merge_extractions
-from ragtune.index.reports import TeacherReportWriter, community_contexts, extractive_report
+from ragtune.index.reports import (
+    CommunityContext,
+    TeacherReportWriter,
+    community_contexts,
+    extractive_report,
+)
 from ragtune.index.settings import IndexInputs
 from ragtune.index.summaries import TeacherSummarizer
 from ragtune.index.tables import write_index
-from ragtune.index.types import MemoryIndex, UnitExtraction
+from ragtune.index.types import CommunityReport, MemoryIndex, UnitExtraction
 from ragtune.llm.types import ChatBackend
 from ragtune.progress import progress_bar
 from ragtune.stages import runs_as_stage
@@ -49,6 +55,9 @@ class IndexReport:
         communities_per_level: Communities by level.
         reports: Community reports.
         failed_reports: Reports the teacher failed to write (made extractively instead).
+        reports_kept: Reports of the earlier index kept as they were: their community has the
+            same members, with the same descriptions and relationships (the others were
+            written now).
         dropped_relationships: Relationships dropped for naming an entity the unit lacks.
         summarized: Descriptions combined by the teacher.
         teacher_calls: Completions the teacher generated (repairs included).
@@ -65,6 +74,7 @@ class IndexReport:
     communities_per_level: dict[int, int]
     reports: int
     failed_reports: int = 0
+    reports_kept: int = 0
     dropped_relationships: int = 0
     summarized: int = 0
     teacher_calls: int = 0
@@ -86,7 +96,8 @@ class IndexReport:
             f"{self.failed_units} failed) with the {self.extractor} extractor: "
             f"{self.entities} entities, {self.relationships} relationships, "
             f"{sum(self.communities_per_level.values())} communities (per level {levels}), "
-            f"{self.reports} reports; teacher calls {self.teacher_calls}, "
+            f"{self.reports} reports ({self.reports - self.reports_kept} written, "
+            f"{self.reports_kept} unchanged); teacher calls {self.teacher_calls}, "
             f"cache hits {self.cache_hits}; {self.seconds:.1f} s"
         )
 
@@ -168,11 +179,20 @@ def build_index(
     contexts = community_contexts(communities, merged.entities, merged.relationships)
     unit_texts = {unit.id: unit.text for unit in units}
     failed_reports = 0
+    earlier = reusable_reports(workspace, contexts, report_kind)
+    changed = [context for context in contexts if context.community.id not in earlier]
     if report_kind == "llm" and teacher:
-        written = TeacherReportWriter(teacher).write(contexts, unit_texts, progress=progress)
-        reports, failed_reports = written.reports, written.failed
+        written = TeacherReportWriter(teacher).write(changed, unit_texts, progress=progress)
+        fresh, failed_reports = written.reports, written.failed
     else:
-        reports = [extractive_report(context, unit_texts) for context in contexts]
+        fresh = [extractive_report(context, unit_texts) for context in changed]
+    by_community = {report.community: report for report in fresh}
+    reports = [
+        by_community[c.community.community]
+        if c.community.id not in earlier
+        else _renumbered(earlier[c.community.id], c)
+        for c in contexts
+    ]
     index = MemoryIndex(merged.entities, merged.relationships, communities, reports)
     write_index(workspace, index)
 
@@ -185,6 +205,7 @@ def build_index(
         communities_per_level=index.communities_per_level(),
         reports=len(reports),
         failed_reports=failed_reports,
+        reports_kept=len(contexts) - len(changed),
         dropped_relationships=merged.dropped_relationships + sum(e.dropped for e in extractions),
         summarized=merged.summarized,
         teacher_calls=(teacher.stats.model_calls - calls_before) if teacher else 0,
@@ -227,6 +248,53 @@ def adopt_graphrag_index(workspace: Workspace, source: Path) -> IndexReport:
     )
     write_index_summary(workspace, report)
     return report
+
+
+def reusable_reports(
+    workspace: Workspace, contexts: Sequence[CommunityContext], kind: str
+) -> dict[str, CommunityReport]:
+    """The earlier index's reports (by community id) that still describe their community: the
+    same members with the same descriptions and relationships, written the same way (``llm``
+    or extractive). Empty when there is no earlier index or it cannot be read."""
+    from ragtune.errors import RagtuneError
+    from ragtune.index.tables import read_index
+
+    if not workspace.community_reports_path.is_file():
+        return {}
+    try:
+        before = read_index(workspace)
+    except RagtuneError:
+        return {}
+    entities = {e.id: e for e in before.entities}
+    relationships = {r.id: r for r in before.relationships}
+    communities = {c.community: c.id for c in before.communities}
+    reports = {communities.get(r.community): r for r in before.reports}
+    wanted = "llm" if kind == "llm" else "extractive"
+    kept = {}
+    for context in contexts:
+        report = reports.get(context.community.id)
+        if report is None or report.generated_by != wanted:
+            continue
+        if all(entities.get(e.id) == e for e in context.entities) and all(
+            relationships.get(r.id) == r for r in context.relationships
+        ):
+            kept[context.community.id] = report
+    return kept
+
+
+def _renumbered(report: CommunityReport, context: CommunityContext) -> CommunityReport:
+    """An earlier report placed at its community's number and rank in the new hierarchy."""
+    community = context.community
+    return dataclasses.replace(
+        report,
+        community=community.community,
+        level=community.level,
+        parent=community.parent,
+        children=community.children,
+        size=community.size,
+        period=community.period,
+        rank=report.rank if report.generated_by == "llm" else context.rank,
+    )
 
 
 def _top_entities(index: MemoryIndex) -> list[tuple[str, int]]:
