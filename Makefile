@@ -35,6 +35,8 @@ DEMO_TRAINING ?= --epochs 4 --lr 1e-3
 # are built with ragtune's defaults (the best measured recipe, docs/experiments.md);
 # BENCH_SYNTH and BENCH_TRAINING take settings to try another one.
 BENCH_DATA ?= ../shared/data/locomo/locomo_dev.json
+# The conversations the growing-and-forgetting benchmark splits by sessions (empty: skip it).
+BENCH_UPDATES ?= conv-30
 BENCH_CONVERSATIONS ?= conv-26 conv-30 conv-41
 BENCH_MEMORIES := $(BENCH_CONVERSATIONS:%=runs/memory-%)
 BENCH_SYNTH ?=
@@ -87,6 +89,7 @@ bench: setup $(BENCH_MEMORIES:%=%/adapters/default/manifest.json)
 	HF_HUB_OFFLINE=1 RAGTUNE_BENCH_WORKSPACES="$(BENCH_MEMORIES)" \
 		RAGTUNE_BENCH_QUESTIONS=$(BENCH_DATA) RAGTUNE_BENCH_LIMIT=$(BENCH_LIMIT) \
 		RAGTUNE_BENCH_SYSTEM_LIMITS="$(BENCH_SYSTEM_LIMITS)" \
+		RAGTUNE_UPDATES_BENCH_CONVERSATIONS="$(BENCH_UPDATES)" \
 		RAGTUNE_BENCH_REPORT=$(BENCH_RUN) $(BIN)/python -m pytest bench --benchmark-enable \
 		--benchmark-autosave --benchmark-json=$(BENCH_RUN)/benchmark.json
 	cat $(BENCH_RUN)/report.md

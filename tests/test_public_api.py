@@ -11,12 +11,14 @@ from support import modules_after
 
 #: Each public name and the module that defines it.
 PUBLIC = {
+    "AdapterVersions": "ragtune.adapters",
     "MemoryConfig": "ragtune.config",
     "MemoryModel": "ragtune.model.memory_model",
     "RagtuneError": "ragtune.errors",
     "Workspace": "ragtune.workspace",
     "build_index": "ragtune.index.pipeline",
     "evaluate": "ragtune.eval.evaluation",
+    "forget": "ragtune.forgetting",
     "ingest": "ragtune.ingestion",
     "load_config": "ragtune.config",
     "synthesize": "ragtune.synth.pipeline",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -447,3 +448,61 @@ def test_the_server_keeps_answering_between_bad_requests(served: Served) -> None
     assert all(status == 400 for status in statuses[1::2])
     health = httpx.get(f"{served.url.removesuffix('/v1')}/health", timeout=10).json()
     assert health["status"] == "ok" and health["memories"] == 2
+
+
+# -- adapter versions ----------------------------------------------------------------------------
+
+
+def _version_from(workspace: Path, source: Path, number: int, factor: float) -> None:
+    """Write version `number` of `workspace`'s adapter: the weights in `source` with LoRA B
+    scaled by `factor`."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    target = workspace / "adapters" / ".versions" / "default" / f"v{number}"
+    shutil.copytree(source, target)
+    tensors = load_file(str(target / "adapter_model.safetensors"))
+    save_file(
+        {n: t * factor if ".lora_B." in n else t for n, t in tensors.items()},
+        str(target / "adapter_model.safetensors"),
+    )
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    manifest.update(version=number, parent=1)
+    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_a_new_adapter_version_answers_the_next_request_and_says_so(
+    tiny_notes_memory: Path, tmp_path: Path
+) -> None:
+    from ragtune.adapters import AdapterVersions
+    from ragtune.workspace import Workspace
+
+    with serving(tiny_notes_memory, tmp_path) as running:
+        client = running.client()
+
+        def ask(model: str) -> tuple[str, str | None]:
+            reply = client.chat.completions.create(
+                model=model, messages=user(QUESTION), max_tokens=MAX_TOKENS, temperature=0
+            )
+            return str(reply.choices[0].message.content), reply.system_fingerprint
+
+        before, fingerprint = ask("alice")
+        assert fingerprint == "alice@v1"
+        scaled, _ = ask("bob")  # bob's adapter is alice's with LoRA B × 300
+        assert scaled != before
+
+        # v2 of alice: bob's weights, switched to while the server runs
+        alice = Workspace.at(running.alice)
+        _version_from(running.alice, tiny_notes_memory / "adapters" / "default", 2, 300.0)
+        AdapterVersions(alice).use(2)
+        assert ask("alice") == (scaled, "alice@v2")
+        with client.chat.completions.create(
+            model="alice", messages=user(QUESTION), max_tokens=MAX_TOKENS, stream=True
+        ) as stream:
+            chunks = list(stream)
+        assert {chunk.system_fingerprint for chunk in chunks} == {"alice@v2"}
+
+        AdapterVersions(alice).use(1)  # rolled back
+        assert ask("alice") == (before, "alice@v1")
+        assert ask("bob") == (scaled, "bob@v1")  # the other memory was never touched

@@ -10,7 +10,9 @@ The stages, each a function over a workspace folder and the memory's configurati
 - `MemoryModel`: the tuned model, answering and recalling (`ragtune.model`);
 - `evaluate`: the tuned model against Qdrant RAG, long context and the base model
   (`ragtune.eval`);
-- `tune_memory`: index, synthesize and train in one call.
+- `tune_memory`: index, synthesize and train in one call;
+- `forget`: remove documents for real, the adapter's weights included (`ragtune.forgetting`);
+- `AdapterVersions`: an adapter's versions, to list them or switch (`ragtune.adapters`).
 
 Importing `ragtune` loads no heavy library: these names load their modules on first use, and
 torch and transformers load when a model does.
@@ -24,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 from ragtune.errors import RagtuneError
 
 if TYPE_CHECKING:
+    from ragtune.adapters import AdapterVersions
     from ragtune.config import MemoryConfig, load_config
     from ragtune.eval.evaluation import evaluate
+    from ragtune.forgetting import forget
     from ragtune.index.pipeline import build_index
     from ragtune.ingestion import ingest
     from ragtune.model.memory_model import MemoryModel
@@ -38,11 +42,13 @@ __version__ = "0.1.0"
 
 #: Each exported name and the module that defines it (imported on first use).
 _EXPORTS = {
+    "AdapterVersions": "ragtune.adapters",
     "MemoryConfig": "ragtune.config",
     "MemoryModel": "ragtune.model.memory_model",
     "Workspace": "ragtune.workspace",
     "build_index": "ragtune.index.pipeline",
     "evaluate": "ragtune.eval.evaluation",
+    "forget": "ragtune.forgetting",
     "ingest": "ragtune.ingestion",
     "load_config": "ragtune.config",
     "synthesize": "ragtune.synth.pipeline",
@@ -65,6 +71,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AdapterVersions",
     "MemoryConfig",
     "MemoryModel",
     "RagtuneError",
@@ -72,6 +79,7 @@ __all__ = [
     "__version__",
     "build_index",
     "evaluate",
+    "forget",
     "ingest",
     "load_config",
     "synthesize",

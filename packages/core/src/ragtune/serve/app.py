@@ -132,7 +132,7 @@ def create_app(
         reply_id = f"chatcmpl-{uuid.uuid4().hex}"
         if not asked.stream:
             response = await scheduler.complete(job)
-            return JSONResponse(_completion(reply_id, asked.model, response))
+            return JSONResponse(_completion(reply_id, asked.model, response, job.fingerprint))
         events = scheduler.stream(job)
         first = await events.get()
         if first[0] == "error":
@@ -225,7 +225,9 @@ def _usage(usage: TokenUsage) -> dict[str, int]:
     }
 
 
-def _completion(reply_id: str, model: str, response: ChatResponse) -> dict[str, Any]:
+def _completion(
+    reply_id: str, model: str, response: ChatResponse, fingerprint: str | None
+) -> dict[str, Any]:
     if response.error is not None:
         raise ApiError(
             500,
@@ -238,6 +240,7 @@ def _completion(reply_id: str, model: str, response: ChatResponse) -> dict[str, 
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
+        "system_fingerprint": fingerprint,
         "choices": [
             {
                 "index": 0,
@@ -265,6 +268,7 @@ async def _chunks(
             "object": "chat.completion.chunk",
             "created": created,
             "model": asked.model,
+            "system_fingerprint": job.fingerprint,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
         if asked.include_usage:
@@ -289,6 +293,7 @@ async def _chunks(
                         "object": "chat.completion.chunk",
                         "created": created,
                         "model": asked.model,
+                        "system_fingerprint": job.fingerprint,
                         "choices": [],
                         "usage": _usage(value),
                     }

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragtune.adapters import AdapterVersions
 from ragtune.errors import ConfigError
 from ragtune.extras import EXTRAS, missing_modules
 from ragtune.llm.types import Message
@@ -48,6 +49,7 @@ class ServedMemory:
         resident_bytes: How much the process grew while the adapter loaded (None for the first
             memory, which loads with the base model).
         retrieval_k: How many passages hybrid mode retrieves.
+        refused: An adapter version that failed to load (warned about once).
     """
 
     name: str
@@ -57,6 +59,7 @@ class ServedMemory:
     adapter_bytes: int
     resident_bytes: int | None
     retrieval_k: int = 5
+    refused: int | None = None
     _index: Any = field(default=None, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -114,6 +117,8 @@ class MemoryShelf:
             adapter loaded.
         activate: Turns an adapter on for a ``with`` block (None: the base model alone);
             by default, the PEFT adapters of `backend`'s model.
+        load_weights: Replaces an adapter's weights with those in a folder (`follow`); by
+            default in `backend`'s PEFT model; None where the engine cannot.
     """
 
     def __init__(
@@ -123,9 +128,15 @@ class MemoryShelf:
         base_name: str,
         base_resident_bytes: int,
         activate: Callable[[str | None], AbstractContextManager[None]] | None = None,
+        load_weights: Callable[[str, Path], None] | None = None,
     ) -> None:
         self.backend = backend
         self._activate = activate or (lambda adapter: _peft_adapter(backend.model, adapter))
+        self._load_weights = (
+            load_weights
+            if activate is not None
+            else lambda adapter, folder: _replace_peft_weights(backend.model, adapter, folder)
+        )
         self.memories = memories
         self.base_name = base_name
         self.base_resident_bytes = base_resident_bytes
@@ -269,7 +280,9 @@ class MemoryShelf:
                     resident_bytes=resident_bytes() - start,
                     retrieval_k=retrieval_k,
                 )
-        return cls(backend, memories, base_name, base_bytes, activate=backend.active)
+        return cls(
+            backend, memories, base_name, base_bytes, activate=backend.active, load_weights=None
+        )
 
     def model_ids(self, allowed: Any = None) -> list[str]:
         """The names requests may use (those `allowed(name)` accepts, if given): the base
@@ -290,6 +303,47 @@ class MemoryShelf:
         if memory is None or (hybrid and not self.hybrid_available):
             return None
         return Target(model, memory, hybrid)
+
+    def follow(self, adapter: str | None) -> str:
+        """Before generating with `adapter`: load its memory's current adapter version if it
+        changed (`ragtune train --update`, `ragtune adapters use`), in place of the one
+        loaded. Returns what will answer (``name@v3``; the base model's name for None). Call
+        it from the generation worker, between generations. A version that cannot be loaded
+        (or an engine that cannot swap adapters) leaves the loaded one answering, with a
+        warning."""
+        memory = next((m for m in self.memories.values() if m.adapter == adapter), None)
+        if memory is None:
+            return self.base_name
+        current = AdapterVersions(memory.found.workspace, memory.found.name).current()
+        if current is not None and current != memory.found.version:
+            try:
+                self._swap(memory)
+            except Exception as error:  # the loaded version keeps answering
+                if memory.refused != current:
+                    logger.warning(
+                        "memory %s: keeps answering with v%d; its v%d did not load: %s",
+                        memory.name,
+                        memory.found.version,
+                        current,
+                        error,
+                    )
+                    memory.refused = current
+        return f"{memory.name}@v{memory.found.version}"
+
+    def _swap(self, memory: ServedMemory) -> None:
+        """Load `memory`'s current adapter version into its adapter's weights."""
+        found = find_adapter(memory.found.workspace.root, memory.found.name)
+        if self._load_weights is None:
+            raise ConfigError("this engine loads adapters at start only; restart the server")
+        self._load_weights(memory.adapter, found.folder.resolve())
+        logger.info(
+            "memory %s: now answering with adapter version v%d (was v%d)",
+            memory.name,
+            found.version,
+            memory.found.version,
+        )
+        memory.found = found
+        memory.refused = None
 
     def active(self, adapter: str | None) -> AbstractContextManager[None]:
         """Generate with `adapter` on (None: every adapter off) while inside. The caller
@@ -320,6 +374,37 @@ def resident_bytes() -> int:
         return int(statm.split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def _replace_peft_weights(model: Any, adapter: str, folder: Path) -> None:
+    """Load the LoRA weights in `folder` into the PEFT adapter `adapter` of `model`, in place
+    (its configuration must match: an update keeps its parent's).
+
+    Raises:
+        ValueError: the folder's LoRA configuration differs from the loaded adapter's.
+    """
+    import json
+
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    loaded = model.peft_config[adapter]
+    wanted = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    same = (
+        wanted.get("r") == loaded.r
+        and wanted.get("lora_alpha") == loaded.lora_alpha
+        and set(wanted.get("target_modules") or ()) == set(loaded.target_modules or ())
+    )
+    if not same:
+        raise ValueError(
+            f"its LoRA configuration (r {wanted.get('r')}, alpha {wanted.get('lora_alpha')}) "
+            f"differs from the loaded one (r {loaded.r}, alpha {loaded.lora_alpha})"
+        )
+    weights = load_file(str(folder / "adapter_model.safetensors"), device=str(model.device))
+    result = set_peft_model_state_dict(model, weights, adapter_name=adapter)
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+    if unexpected:
+        raise ValueError(f"its weights do not fit the loaded adapter ({unexpected[0]}, ...)")
 
 
 def _adapter_bytes(model: Any, adapter: str) -> int:

@@ -44,6 +44,8 @@ class Generation:
         future: A non-streamed answer's `ChatResponse` (or the error).
         deliver: Where a streamed answer's events go.
         cancelled: Set when the client is gone: generation stops at the next token.
+        fingerprint: What answered, set by the worker: the memory and its adapter version
+            (``notes@v3``), or the base model's name; OpenAI's ``system_fingerprint``.
     """
 
     adapter: str | None
@@ -56,6 +58,7 @@ class Generation:
     )
     deliver: Callable[[Event], None] | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -176,6 +179,9 @@ class Scheduler:
             batch = [job for job in batch if not job.cancelled.is_set()]
             if not batch:
                 continue
+            fingerprint = self.shelf.follow(batch[0].adapter)
+            for job in batch:
+                job.fingerprint = fingerprint
             try:
                 with self.shelf.active(batch[0].adapter):
                     if batch[0].stream:
