@@ -209,7 +209,8 @@ GAZETTEER = {
 SUMMARY_LINE = re.compile(
     r"^indexed (\d+) text units \((\d+) extracted now, (\d+) failed\) with the llm extractor: "
     r"(\d+) entities, (\d+) relationships, (\d+) communities \(per level [\d/]+\), "
-    r"(\d+) reports \(\d+ written, \d+ unchanged\); teacher calls (\d+), cache hits (\d+); \d+\.\d s$"
+    r"(\d+) reports \(\d+ written, \d+ unchanged\); "
+    r"teacher calls (\d+), cache hits (\d+); \d+\.\d s$"
 )
 
 
