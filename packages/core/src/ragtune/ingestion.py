@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ragtune.config import MemoryConfig, save_config
 from ragtune.corpus import chunk_documents, load_corpus, write_documents, write_text_units
@@ -126,14 +127,16 @@ def ingest_texts(
     folder = Workspace.at(workspace, create=True)
     corpus = folder.root / "corpus" / f"{name}.jsonl"
     write_jsonl_corpus(texts, corpus)
+    blank_forgotten_lines(corpus, read_forgotten(folder))  # (`ingest` leaves them out too)
     existing = folder.config_path if folder.config_path.is_file() else None
     config = load_config(existing, [f"corpus.path={corpus}", "corpus.format=jsonl", *settings])
     ingest(folder, config, progress=progress)
     return folder.root
 
 
-def read_forgotten(workspace: Workspace) -> dict[str, dict[str, str]]:
-    """The documents `forget` removed from `workspace`: id → source and when.
+def read_forgotten(workspace: Workspace) -> dict[str, dict[str, Any]]:
+    """The documents `forget` removed from `workspace`: id → source, when, and its text units'
+    ids.
 
     Raises:
         RagtuneError: the file is not what ragtune writes.
@@ -145,6 +148,37 @@ def read_forgotten(workspace: Workspace) -> dict[str, dict[str, str]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:
         raise RagtuneError(f"is not readable ({error})", path=path) from None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(isinstance(entry, dict) for entry in data.values()):
         raise RagtuneError("is not a record of forgotten documents", path=path)
     return data
+
+
+def blank_forgotten_lines(path: Path, ids: Iterable[str]) -> int:
+    """Blank the lines of the JSON Lines corpus `path` that hold the documents `ids` (the
+    other lines keep their numbers, so the ids of their documents do not change); returns how
+    many were blanked. For the corpus `ingest_texts` writes into a workspace: a document
+    `ragtune forget` removed does not stay there.
+
+    Raises:
+        CorpusError: the file is not a JSON Lines corpus.
+    """
+    from ragtune.corpus.jsonl import load_jsonl
+    from ragtune.corpus.reading import read_text_file
+    from ragtune.fileio import atomic_write_text
+
+    wanted = set(ids)
+    if not wanted or not path.is_file():
+        return 0
+    lines = read_text_file(path).splitlines()
+    filled = [number for number, line in enumerate(lines) if line.strip()]
+    documents = list(load_jsonl(path))
+    if len(documents) != len(filled):  # (each non-blank line is one document)
+        raise RagtuneError("does not hold one document a line", path=path)
+    blanked = 0
+    for number, document in zip(filled, documents, strict=True):
+        if document.id in wanted:
+            lines[number] = ""
+            blanked += 1
+    if blanked:
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return blanked

@@ -29,7 +29,8 @@ from ragtune.cli.options import CliOptions, workspace_arguments
 @click.option(
     "--no-retrain",
     is_flag=True,
-    help="Leave the adapter as it is (retrain it later with `ragtune train`).",
+    help="Leave the adapter as it is (forget the same documents again without this flag to "
+    "retrain it and delete the versions that saw them).",
 )
 @click.pass_obj
 def forget(
@@ -47,6 +48,8 @@ def forget(
     not, updated with what came after it; or a new training). Ingesting the corpus again leaves
     them out (forgotten.json). Ends by checking that no file of the workspace holds their
     text."""
+    if not documents and not sources:
+        raise click.UsageError("name the documents to forget: --document ID or --source PATH")
     from ragtune.config import load_config
     from ragtune.forgetting import forget as forget_documents
     from ragtune.workspace import Workspace

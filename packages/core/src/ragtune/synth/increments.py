@@ -2,16 +2,23 @@
 run's other records kept byte-identical, and those whose sources are gone retired.
 
 A run's fresh records are compared with the files the last run wrote (when it ran with the same
-settings, writer and teacher — `synth/state.json` records them and the units it saw):
+settings, writer and teacher — `synth/state.json` records them and the units it saw). Records
+are compared by their deduplication key (`key`: the question they ask):
 
-- a fresh record is **new** when one of its source units is new (or changed: a changed unit has
-  a new id), or when it has no source unit and its question is not among the earlier records;
-- an earlier record is **retired** when one of its source units is gone (removed or changed), or
-  when a new record asks its question (the fact changed); otherwise it is **kept**, its line
-  copied as it was, in the file it was in;
-- a fresh record from earlier units only that the earlier run did not write (the same units
-  phrased anew because something elsewhere changed) is left out and counted: the earlier
-  records of those units already teach them.
+- an earlier record is **broken** when one of its source units is gone (removed, or changed: a
+  changed unit has a new id); what it taught of the units that remain must be taught again
+  without the gone ones, so for each of those units and the broken record's kind (a person's
+  profile, an entity's questions, ...) this run's records decide: they are **drawn anew**. So
+  are records without a source unit (unanswerable questions, drawn from the whole memory: one
+  no longer drawn may restate what was removed, or have become answerable);
+- a fresh record is **new** when one of its source units is new, or when it is drawn anew and
+  is not a copy of an earlier record that stands (one asking its question);
+- an earlier record is **retired** when it is broken, when a new record asks its question (the
+  fact changed), or when it is drawn anew and this run no longer writes its question;
+  otherwise it is **kept**, its line copied as it was, in the file it was in;
+- a fresh record from earlier units only that is not drawn anew and that the earlier run did
+  not write (the same units phrased anew because something elsewhere changed) is **left
+  out** and counted: the earlier records of those units already teach them.
 """
 
 from __future__ import annotations
@@ -115,32 +122,56 @@ def merge(
             new=len(fresh_train) + len(fresh_val),
         )
     added_units = units - earlier.units
-    earlier_keys = {key(r) for _, r in [*earlier.train, *earlier.val]}
+    earlier_records = [record for _, record in [*earlier.train, *earlier.val]]
+    broken = {
+        id(record)
+        for record in earlier_records
+        if any(unit not in units for unit in record.source_ids)
+    }
+    affected = {  # (unit, kind): what a broken record taught of a unit that remains
+        (unit, record.kind)
+        for record in earlier_records
+        if id(record) in broken
+        for unit in record.source_ids
+        if unit in units
+    }
+    standing_keys = {key(r) for r in earlier_records if id(r) not in broken}
+    fresh_keys = {key(r) for r in [*fresh_train, *fresh_val]}
+
+    def drawn_anew(record: QARecord) -> bool:
+        """Whether this run's records of its kind decide what stays (see the docstring)."""
+        return not record.source_ids or any(
+            (unit, record.kind) in affected for unit in record.source_ids
+        )
 
     def is_new(record: QARecord) -> bool:
-        if record.source_ids:
-            return any(unit in added_units for unit in record.source_ids)
-        return key(record) not in earlier_keys
+        if any(unit in added_units for unit in record.source_ids):
+            return True
+        if key(record) in standing_keys:
+            return False  # a copy of an earlier record (kept, unless a new one asks it)
+        return drawn_anew(record)
 
     new_train = [r for r in fresh_train if is_new(r)]
     new_val = [r for r in fresh_val if is_new(r)]
     new_keys = {key(r) for r in [*new_train, *new_val]}
-    left_out = len(fresh_train) + len(fresh_val) - len(new_train) - len(new_val)
-    left_out -= sum(  # fresh copies of kept records are not left out: they are kept
-        1 for r in [*fresh_train, *fresh_val] if not is_new(r) and key(r) in earlier_keys
-    )
 
     def keeps(record: QARecord) -> bool:
-        return all(unit in units for unit in record.source_ids) and key(record) not in new_keys
+        if id(record) in broken or key(record) in new_keys:
+            return False
+        return not drawn_anew(record) or key(record) in fresh_keys
 
     kept_train = [(text, r) for text, r in earlier.train if keeps(r)]
     kept_val = [(text, r) for text, r in earlier.val if keeps(r)]
     kept = len(kept_train) + len(kept_val)
+    kept_keys = {key(r) for _, r in [*kept_train, *kept_val]}
+    left_out = sum(  # (fresh copies of kept records are not left out: they are kept)
+        1 for r in [*fresh_train, *fresh_val] if not is_new(r) and key(r) not in kept_keys
+    )
     return Changes(
         [*kept_train, *((line(r), r) for r in new_train)],
         [*kept_val, *((line(r), r) for r in new_val)],
         new=len(new_train) + len(new_val),
         kept=kept,
         retired=len(earlier.train) + len(earlier.val) - kept,
-        left_out=max(0, left_out),
+        left_out=left_out,
     )
