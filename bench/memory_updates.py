@@ -359,17 +359,29 @@ def paired(
     }
 
 
+def share(part: float, whole: float, signed: bool = False) -> str:
+    """`part / whole` as a percentage (n/a when `whole` is 0)."""
+    if not whole or math.isnan(whole) or math.isnan(part):
+        return "n/a"
+    return f"{part / whole:+.0%}" if signed else f"{part / whole:.0%}"
+
+
 def pooled(conversations: Sequence[Conversation], key: str) -> tuple[float, int]:
     values = [v for c in conversations for v in c.scores.get(key, [])]
     return (sum(values) / len(values) if values else float("nan")), len(values)
 
 
-def seconds(conversations: Sequence[Conversation], prefix: str) -> float:
-    return sum(s.seconds for c in conversations for s in c.steps if s.name.startswith(prefix))
+def _of(step: Step, tag: str) -> bool:
+    """Whether `step` is one of the commands of `tag` (``rebuild`` → ``rebuild index``, ...)."""
+    return step.name == tag or step.name.rsplit(" ", 1)[0] == tag
 
 
-def calls(conversations: Sequence[Conversation], prefix: str) -> int:
-    return sum(s.teacher_calls for c in conversations for s in c.steps if s.name.startswith(prefix))
+def seconds(conversations: Sequence[Conversation], tag: str) -> float:
+    return sum(s.seconds for c in conversations for s in c.steps if _of(s, tag))
+
+
+def calls(conversations: Sequence[Conversation], tag: str) -> int:
+    return sum(s.teacher_calls for c in conversations for s in c.steps if _of(s, tag))
 
 
 def report(conversations: Sequence[Conversation], replays: Sequence[float], out: Path) -> str:
@@ -396,16 +408,14 @@ def report(conversations: Sequence[Conversation], replays: Sequence[float], out:
         old_after, _ = pooled(conversations, f"{tag} old")
         old_before, _ = pooled(conversations, "v1 old")
         update_time = seconds(conversations, tag)
-        rebuild_calls = calls(conversations, "rebuild ") - calls(conversations, "rebuild without")
-        rebuild_time = seconds(conversations, "rebuild ") - seconds(
-            conversations, "rebuild without"
-        )
+        rebuild_calls = calls(conversations, "rebuild")
+        rebuild_time = seconds(conversations, "rebuild")
         lines.append(
             f"- replay {replay:g}: new-session F1 {new:.3f} vs rebuild {full:.3f} "
-            f"(**{new / full:.0%}** of it; goal ≥ 90%); old-session F1 {old_before:.3f} → "
-            f"{old_after:.3f} (**{(old_before - old_after) / old_before:+.0%}** relative loss; "
-            f"goal ≤ 10%); time {update_time:.0f} s vs rebuild {rebuild_time:.0f} s "
-            f"(**{update_time / rebuild_time:.0%}**; goal ≤ 40%); teacher calls "
+            f"(**{share(new, full)}** of it; goal ≥ 90%); old-session F1 {old_before:.3f} → "
+            f"{old_after:.3f} (**{share(old_before - old_after, old_before, True)}** relative "
+            f"loss; goal ≤ 10%); time {update_time:.0f} s vs rebuild {rebuild_time:.0f} s "
+            f"(**{share(update_time, rebuild_time)}**; goal ≤ 40%); teacher calls "
             f"{calls(conversations, tag)} vs {rebuild_calls}"
         )
     kept, _ = pooled(conversations, "forget new_kept")
@@ -422,7 +432,7 @@ def report(conversations: Sequence[Conversation], replays: Sequence[float], out:
         f"{base:.3f}); remaining new-session F1 {kept:.3f} vs rebuild without the session "
         f"{kept_full:.3f}; old-session F1 {old_forget:.3f} vs {old_full:.3f}; time "
         f"{forget_time:.0f} s vs rebuild {without_time:.0f} s "
-        f"(**{forget_time / without_time:.0%}**)"
+        f"(**{share(forget_time, without_time)}**)"
     )
     comparisons = [
         paired(conversations, f"{first} new", "rebuild new", "new"),
@@ -473,12 +483,26 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument(
         "--limit", type=int, help="Ask at most this many questions of each group (a quick run)."
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Write the report again from OUT/measured.json (no building, no answering).",
+    )
     arguments, settings = parser.parse_known_args(argv)
     conversations = [a for a in arguments.conversations if "=" not in a]
     settings += [a for a in arguments.conversations if "=" in a]
     replays = arguments.replay or [0.25]
-    locomo = json.loads(arguments.locomo.read_text(encoding="utf-8"))
     arguments.out.mkdir(parents=True, exist_ok=True)
+    raw = arguments.out / "measured.json"
+    if arguments.report_only:
+        saved = json.loads(raw.read_text(encoding="utf-8"))
+        measured = [
+            Conversation(**{**c, "steps": [Step(**step) for step in c["steps"]]}) for c in saved
+        ]
+        text = report(measured, replays, arguments.out)
+        print(text)
+        return text
+    locomo = json.loads(arguments.locomo.read_text(encoding="utf-8"))
     measured = []
     for sample_id in conversations:
         measured.append(
@@ -492,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                 limit=arguments.limit,
             )
         )
+        raw.write_text(json.dumps([asdict(c) for c in measured], indent=1), encoding="utf-8")
         text = report(measured, replays, arguments.out)
     print(text)
     return text
