@@ -68,6 +68,7 @@ def test_streaming_joins_to_the_answer_and_ends_with_usage(tiny_memory: Any) -> 
     assert last.usage_metadata == answer.usage_metadata
     assert answer.usage_metadata["output_tokens"] <= 6 + 1  # the end token counts
     assert answer.response_metadata["model_name"] == llm.model_name
+    assert answer.response_metadata["adapter_version"] == 1  # which version answered
 
 
 def test_a_chat_model_and_a_retriever_of_one_workspace_share_one_model(tiny_memory: Any) -> None:

@@ -113,6 +113,7 @@ def test_chat_uses_the_models_chat_template_and_streams(memory: Path) -> None:
     answer = llm.chat(messages)
     assert "Porto" in str(answer.message.content)
     assert answer.raw["completion_tokens"] > 0
+    assert answer.raw["adapter_version"] == llm.model.version == 1  # which version answered
     rendered = llm.model.backend.render_prompt(
         memory_messages([{"role": "user", "content": QUESTION}])
     )

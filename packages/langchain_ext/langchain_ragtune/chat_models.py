@@ -122,7 +122,7 @@ class ChatRagTune(BaseChatModel):
         message = AIMessage(
             content=reply.text,
             usage_metadata=usage_metadata(reply.usage),
-            response_metadata=self._metadata(),
+            response_metadata=self._metadata(reply.version),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -148,7 +148,7 @@ class ChatRagTune(BaseChatModel):
         last = AIMessageChunk(
             content="",
             usage_metadata=usage_metadata(used[0] if used else TokenUsage()),
-            response_metadata=self._metadata(),
+            response_metadata=self._metadata(self.model.version),
             chunk_position="last",
         )
         yield ChatGenerationChunk(message=last)
@@ -169,8 +169,13 @@ class ChatRagTune(BaseChatModel):
     def _stops(self, stop: list[str] | None) -> list[str]:
         return list(stop if stop is not None else self.stop or [])
 
-    def _metadata(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, "model_provider": "ragtune"}
+    def _metadata(self, version: int | None) -> dict[str, Any]:
+        """The response metadata: the model, and the adapter version that answered."""
+        return {
+            "model_name": self.model_name,
+            "model_provider": "ragtune",
+            "adapter_version": version,
+        }
 
 
 def usage_metadata(used: TokenUsage) -> UsageMetadata:

@@ -34,10 +34,12 @@ log = logging.getLogger("ragtune")
 
 @dataclass(frozen=True)
 class Reply:
-    """A model's answer and the tokens it read (`usage.prompt_tokens`) and wrote."""
+    """A model's answer, the tokens it read (`usage.prompt_tokens`) and wrote, and the adapter
+    version that answered."""
 
     text: str
     usage: TokenUsage
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -276,8 +278,9 @@ class MemoryModel:
         with self.lock:
             self._follow()
             response = self.backend.chat(memory_messages(messages), params=params)
+            answered = self.version
             self._count(response.usage)
-        return Reply(str(response.text), response.usage)
+        return Reply(str(response.text), response.usage, answered)
 
     def stream(
         self,

@@ -100,7 +100,7 @@ class RagTuneLLM(CustomLLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         reply = self._reply([Message(role="user", content=prompt)], kwargs)
-        return CompletionResponse(text=reply.text, raw=_usage(reply.usage))
+        return CompletionResponse(text=reply.text, raw=_raw(reply))
 
     @llm_completion_callback()
     def stream_complete(
@@ -118,7 +118,7 @@ class RagTuneLLM(CustomLLM):
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         reply = self._reply(self._prompt(messages), kwargs)
         message = ChatMessage(role=MessageRole.ASSISTANT, content=reply.text)
-        return ChatResponse(message=message, raw=_usage(reply.usage))
+        return ChatResponse(message=message, raw=_raw(reply))
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
@@ -193,6 +193,11 @@ def to_ragtune_message(message: ChatMessage) -> Message:
     if role is None:
         raise ValueError(f"ragtune cannot pass on a {message.role!s} message")
     return Message(role=role, content=message.content or "")  # type: ignore[typeddict-item]
+
+
+def _raw(reply: Any) -> dict[str, Any]:
+    """A reply's token counts and the adapter version that answered (``adapter_version``)."""
+    return {**_usage(reply.usage), "adapter_version": reply.version}
 
 
 def _usage(used: Any) -> dict[str, int]:
