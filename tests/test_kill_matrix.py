@@ -241,3 +241,54 @@ def test_a_killed_training_keeps_the_old_adapter_or_publishes_the_new_one(
     assert same_weights(adapter_weights(workspace), trained_again["weights"])
     assert (workspace / "memory.yaml").read_bytes() == trained_again["settings"]
     assert sorted(p.name for p in (workspace / "adapters").iterdir()) == [".versions", "default"]
+
+
+# --- forget: a killed run leaves the workspace usable; the same command again completes it -------
+
+FORGET = ["forget", "WS", "--source", "tiny.json#conv-tiny/session_2"]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    "point",
+    [
+        "ingest:committed",
+        "synthesize:committed",
+        "train:checkpoint-2",
+        "train:version-written",
+        "adapters:recorded",
+    ],
+)
+def test_a_killed_forget_is_completed_by_running_it_again(
+    trained: Path, tmp_path: Path, point: str
+) -> None:
+    from ragtune.adapters import Trained
+    from ragtune.corpus.tables import read_documents, read_text_units
+
+    workspace = tmp_path / "memory"
+    shutil.copytree(trained, workspace, symlinks=True)
+    space = Workspace.at(workspace)
+    session = [
+        u.id
+        for u in read_text_units(space.text_units_path)
+        if u.document_id
+        in {d.id for d in read_documents(space.documents_path) if d.source.endswith("session_2")}
+    ]
+    assert session
+
+    killed = run(FORGET, workspace, kill_at=point)
+    assert killed.returncode == -9, (killed.returncode, killed.stderr)
+    # whatever the point, a loader still finds an adapter to answer with
+    assert (workspace / "adapters" / "default" / "adapter_model.safetensors").is_file()
+
+    again = run(FORGET, workspace)
+
+    assert again.returncode == 0, again.stderr
+    assert "checked: no file of the workspace holds the removed text" in again.stdout or (
+        "not checked" in again.stdout  # the text was gone already: a second run cannot scan
+    )
+    versions = AdapterVersions(space)
+    answering = Trained.read(versions.path_of(versions.current() or 0))
+    assert answering is not None and not answering.units & set(session)
+    assert versions.numbers() == [versions.current()]  # every version that saw it is gone
+    assert all(not d.source.endswith("session_2") for d in read_documents(space.documents_path))
