@@ -351,6 +351,7 @@ def _retrain(
     if not versions.numbers():
         return
     with stage(workspace, "train"):
+        versions.repair(locked=True)  # a switch a killed run cut short: finish it first
         partial = workspace.adapters_dir / f".{config.train.adapter}.partial"
         shutil.rmtree(partial, ignore_errors=True)  # checkpoints of a run that saw them
         saw = {number: _saw(versions, number, removed) for number in versions.numbers()}
