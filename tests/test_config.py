@@ -95,6 +95,8 @@ KNOWN = [
     "train.seed",
     "train.objective",
     "train.distill_top_k",
+    "train.replay",
+    "train.keep_versions",
 ]
 
 

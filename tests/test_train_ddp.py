@@ -89,8 +89,11 @@ def test_accelerate_launch_trains_one_adapter_with_two_gloo_processes(
     for rank in range(PROCESSES):
         assert f"debug: training with DDP: process {rank} of {PROCESSES} (gloo backend)" in lines
 
-    # One adapter folder, written once: no temporary, replaced or checkpoint folder is left.
-    assert [p.name for p in workspace.adapters_dir.iterdir()] == [adapter]
+    # One adapter, written once as its first version: no temporary, replaced or checkpoint
+    # folder is left.
+    assert sorted(p.name for p in workspace.adapters_dir.iterdir()) == [".versions", adapter]
+    versions = workspace.adapters_dir / ".versions" / adapter
+    assert sorted(p.name for p in versions.iterdir()) == ["current", "v1"]
     folder = workspace.adapter_path(adapter)
     for name in ("adapter_model.safetensors", "adapter_config.json", "manifest.json", "loss.png"):
         assert (folder / name).is_file(), name
@@ -113,7 +116,8 @@ def test_accelerate_launch_trains_one_adapter_with_two_gloo_processes(
     assert [step for step, _ in train_curve] == [float(s) for s in range(1, STEPS + 1)]
     assert all(math.isfinite(loss) for _, loss in train_curve)
     # Only the main process reports the run.
-    assert result.stdout.count(f"trained {adapter} ({quantization}) on {PROCESSES} processes") == 1
+    reported = f"trained {adapter} v1 ({quantization}) on {PROCESSES} processes"
+    assert result.stdout.count(reported) == 1
     assert result.stdout.count("wrote ") == 1
 
     # Training moved the LoRA weights: every B starts at zero.
