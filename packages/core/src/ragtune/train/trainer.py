@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragtune.adapters import AdapterVersion, AdapterVersions, Trained, record_hash
+from ragtune.adapters import AdapterVersions
 from ragtune.corpus.tables import read_text_units
 from ragtune.errors import RagtuneError
 from ragtune.extras import require_extra
@@ -35,6 +35,7 @@ from ragtune.manifest import Manifest, library_versions
 from ragtune.progress import library_progress
 from ragtune.stages import kill_point, runs_as_stage
 from ragtune.train.base_model import BaseModel, load_base_model, resolve_quantization
+from ragtune.train.plan import Plan, added_by, full_plan, update_plan
 from ragtune.train.settings import TrainInputs
 from ragtune.workspace import Workspace
 
@@ -160,94 +161,18 @@ def train_adapter(
     hide_kernels_warning()
     process = _process_state()
     progress = progress and process.is_main_process
-    plan = _update_plan(workspace, config, parent) if update else None
+    plan = update_plan(workspace, config, parent) if update else None
     with library_progress(progress):
         return _train(
             workspace, config, process, plan, resume=resume, progress=progress, started=started
         )
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What a run trains on: the records (JSON lines as in `synth/train.jsonl`), which of them
-    are new to the weights, and the version it continues (None: the base model)."""
-
-    lines: list[str]
-    new: int
-    replayed: int
-    trained: Trained
-    parent: AdapterVersion | None = None
-
-
-def _records(workspace: Workspace) -> list[tuple[str, dict[str, Any]]]:
-    """`synth/train.jsonl`'s records, each with its line."""
-    from ragtune.fileio import json_lines
-
-    path = workspace.train_path
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [(lines[number - 1], record) for number, record in json_lines(path, lines)]
-
-
-def _units_of(records: list[dict[str, Any]]) -> frozenset[str]:
-    return frozenset(str(unit) for record in records for unit in record.get("source_ids", ()))
-
-
-def _full_plan(workspace: Workspace) -> _Plan:
-    records = _records(workspace)
-    trained = Trained(
-        frozenset(record_hash(record) for _, record in records),
-        _units_of([record for _, record in records]),
-    )
-    return _Plan([line for line, _ in records], len(records), 0, trained)
-
-
-def _update_plan(workspace: Workspace, config: TrainInputs, parent: int | None) -> _Plan:
-    """The records an update trains on: those version `parent` (default: the current one) was
-    not trained on, and a `train.replay` share of those it was (chosen by a seeded hash)."""
-    settings = config.train
-    versions = AdapterVersions(workspace, settings.adapter)
-    # (the current version once a switch a killed run cut short is finished, as `_train` will)
-    number = parent if parent is not None else versions.intended()
-    if number is None:
-        raise RagtuneError(
-            f"has no adapter {settings.adapter!r} to update; run `ragtune train` first",
-            path=workspace.root,
-        )
-    version = versions.get(number)
-    seen = Trained.read(version.folder)
-    if seen is None:
-        raise RagtuneError(
-            f"adapter {settings.adapter!r} v{number} was trained before ragtune recorded what "
-            "each version learned, so an update cannot tell new records from old; run "
-            "`ragtune train` once without --update",
-            path=version.folder,
-        )
-    records = _records(workspace)
-    new = [n for n, (_, r) in enumerate(records) if record_hash(r) not in seen.records]
-    old = [n for n, (_, r) in enumerate(records) if record_hash(r) in seen.records]
-    if not new:
-        raise RagtuneError(
-            f"nothing new to train: adapter {settings.adapter!r} v{number} was trained on every "
-            "record of synth/train.jsonl; add documents and run `ragtune index` and "
-            "`ragtune synthesize` first",
-            path=workspace.train_path,
-        )
-    ranked = sorted(old, key=lambda n: content_hash(str(settings.seed), record_hash(records[n][1])))
-    replayed = ranked[: round(settings.replay * len(old))]
-    chosen = {*new, *replayed}
-    lines = [line for n, (line, _) in enumerate(records) if n in chosen]
-    trained = Trained(
-        seen.records | {record_hash(records[n][1]) for n in new},
-        seen.units | _units_of([records[n][1] for n in new]),
-    )
-    return _Plan(lines, len(new), len(replayed), trained, version)
-
-
 def _train(
     workspace: Workspace,
     config: TrainInputs,
     process: Any,
-    plan: _Plan | None,
+    plan: Plan | None,
     *,
     resume: bool,
     progress: bool,
@@ -275,7 +200,7 @@ def _train(
         versions.repair(locked=True)  # a switch a killed run cut short (the stage's lock held)
     updating = plan is not None
     if plan is None:
-        plan = _full_plan(workspace)
+        plan = full_plan(workspace)
     partial = workspace.adapters_dir / f".{settings.adapter}.partial"
     checkpoint = _last_checkpoint(partial) if resume else None
     if resume and checkpoint is None:
@@ -368,7 +293,7 @@ def _train(
         peak_gpu_memory_bytes=peak_memory,
         version=report.version,
         parent=report.parent,
-        added=_added(workspace, plan),
+        added=added_by(workspace, plan),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     with atomic_directory(versions.folder(report.version)) as folder:
@@ -611,22 +536,6 @@ def _continued(base: BaseModel, folder: Path) -> Any:
     from peft import PeftModel
 
     return PeftModel.from_pretrained(base.model, str(folder), is_trainable=True)
-
-
-def _added(workspace: Workspace, plan: _Plan) -> dict[str, Any]:
-    """What a run adds to the weights: records, replayed records, new units and their
-    documents."""
-    before = Trained.read(plan.parent.folder) if plan.parent else None
-    units = sorted(plan.trained.units - (before.units if before else frozenset()))
-    documents = {}
-    if workspace.text_units_path.is_file():
-        documents = {u.id: u.document_id for u in read_text_units(workspace.text_units_path)}
-    return {
-        "records": plan.new,
-        "replayed": plan.replayed,
-        "units": len(units),
-        "documents": sorted({documents[u] for u in units if u in documents}),
-    }
 
 
 def checkpoint_interval(settings: Any, examples: int, processes: int = 1) -> int:
