@@ -371,6 +371,15 @@ def pooled(conversations: Sequence[Conversation], key: str) -> tuple[float, int]
     return (sum(values) / len(values) if values else float("nan")), len(values)
 
 
+def abstained(conversations: Sequence[Conversation], key: str) -> float:
+    """The share of `key`'s answers that abstained, pooled over the conversations' questions."""
+    pairs = [
+        (c.abstained[key], len(c.scores.get(key, []))) for c in conversations if key in c.abstained
+    ]
+    asked = sum(n for _, n in pairs)
+    return sum(share * n for share, n in pairs) / asked if asked else float("nan")
+
+
 def _of(step: Step, tag: str) -> bool:
     """Whether `step` is one of the commands of `tag` (``rebuild`` → ``rebuild index``, ...)."""
     return step.name == tag or step.name.rsplit(" ", 1)[0] == tag
@@ -413,8 +422,9 @@ def report(conversations: Sequence[Conversation], replays: Sequence[float], out:
         lines.append(
             f"- replay {replay:g}: new-session F1 {new:.3f} vs rebuild {full:.3f} "
             f"(**{share(new, full)}** of it; goal ≥ 90%); old-session F1 {old_before:.3f} → "
-            f"{old_after:.3f} (**{share(old_before - old_after, old_before, True)}** relative "
-            f"loss; goal ≤ 10%); time {update_time:.0f} s vs rebuild {rebuild_time:.0f} s "
+            f"{old_after:.3f} (**{share(old_after - old_before, old_before, True)}** relative "
+            f"change; goal: a loss of at most 10%, ≥ −10%); time {update_time:.0f} s vs rebuild "
+            f"{rebuild_time:.0f} s "
             f"(**{share(update_time, rebuild_time)}**; goal ≤ 40%); teacher calls "
             f"{calls(conversations, tag)} vs {rebuild_calls}"
         )
@@ -425,11 +435,17 @@ def report(conversations: Sequence[Conversation], replays: Sequence[float], out:
     gone, _ = pooled(conversations, "forget forgotten")
     base, _ = pooled(conversations, "base forgotten")
     had, _ = pooled(conversations, "grown forgotten")
+    never, _ = pooled(conversations, "rebuild-without forgotten")
+    before_all, _ = pooled(conversations, "v1 forgotten")
     forget_time = seconds(conversations, "forget")
     without_time = seconds(conversations, "rebuild without")
     lines.append(
         f"- forget: forgotten-session F1 {had:.3f} before → {gone:.3f} after (untuned base "
-        f"{base:.3f}); remaining new-session F1 {kept:.3f} vs rebuild without the session "
+        f"{base:.3f}; models that never saw the session: v1 {before_all:.3f}, rebuild without "
+        f"it {never:.3f}); abstained {abstained(conversations, 'grown forgotten'):.0%} before → "
+        f"{abstained(conversations, 'forget forgotten'):.0%} after (base "
+        f"{abstained(conversations, 'base forgotten'):.0%}); remaining new-session F1 "
+        f"{kept:.3f} vs rebuild without the session "
         f"{kept_full:.3f}; old-session F1 {old_forget:.3f} vs {old_full:.3f}; time "
         f"{forget_time:.0f} s vs rebuild {without_time:.0f} s "
         f"(**{share(forget_time, without_time)}**)"
@@ -439,6 +455,8 @@ def report(conversations: Sequence[Conversation], replays: Sequence[float], out:
         paired(conversations, f"{first} old", "v1 old", "old"),
         paired(conversations, "forget forgotten", "base forgotten", "forgotten"),
         paired(conversations, "forget forgotten", "grown forgotten", "forgotten"),
+        paired(conversations, "forget forgotten", "rebuild-without forgotten", "forgotten"),
+        paired(conversations, "grown forgotten", "v1 forgotten", "forgotten"),
         paired(conversations, "forget new_kept", "rebuild-without new_kept", "new_kept"),
         paired(conversations, "forget old", "rebuild-without old", "old"),
     ]

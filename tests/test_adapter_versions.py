@@ -683,6 +683,36 @@ def test_an_update_trains_the_new_records_and_a_replayed_share_of_the_old(story:
     assert [n for n in facts if n < 8] == sorted(ranked[:4])
 
 
+def test_an_update_makes_train_update_epochs_passes_and_a_first_run_train_epochs(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    workspace = train_workspace(tmp_path / "memory", train=FIRST)
+    write_text_units(workspace.text_units_path, [*UNITS, NEW_UNIT])
+    config = train_config(
+        tiny_model_dir,
+        "train.max_steps=-1",
+        "train.batch_size=4",
+        "train.quantization=none",
+        "train.replay=0",
+    )
+    assert (config.train.epochs, config.train.update_epochs) == (2.0, 1.0)  # the defaults
+
+    first = train_adapter(workspace, config, progress=False)
+    set_records(workspace, [*FIRST, *ADDED])
+    update = train_adapter(workspace, config, progress=False, update=True)
+
+    # 8 records at batch 4, two passes; then the 4 added records, one pass.
+    assert (first.epochs, first.steps) == (2.0, 4)
+    assert (update.new_records, update.epochs, update.steps) == (4, 1.0, 1)
+
+
+def test_update_epochs_0_means_train_epochs(tiny_model_dir: Path) -> None:
+    settings = train_config(tiny_model_dir, "train.epochs=3", "train.update_epochs=0").train
+    assert (settings.epochs_for(update=True), settings.epochs_for(update=False)) == (3.0, 3.0)
+    settings = train_config(tiny_model_dir, "train.epochs=3", "train.update_epochs=0.5").train
+    assert (settings.epochs_for(update=True), settings.epochs_for(update=False)) == (0.5, 3.0)
+
+
 def test_an_update_starts_from_its_parents_weights(story: Story) -> None:
     for version, parent in ((2, 1), (3, 1)):
         assert same(story.initial(version), story.saved[parent]), version

@@ -96,6 +96,7 @@ KNOWN = [
     "train.objective",
     "train.distill_top_k",
     "train.replay",
+    "train.update_epochs",
     "train.keep_versions",
 ]
 

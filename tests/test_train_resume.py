@@ -218,6 +218,11 @@ def test_a_short_run_checkpoints_at_least_four_times() -> None:
     long = train_config(Path("unused"), "train.max_steps=-1", "train.epochs=2").train
     assert checkpoint_interval(long, examples=1000) == 50  # 500 steps: the setting
     assert checkpoint_interval(long, examples=3) == 1
+    # An update makes train.update_epochs (default 1) passes (batch 2): 500 steps, still the
+    # setting; a 120-step update checkpoints every 30, where a 240-step first run keeps 50.
+    assert checkpoint_interval(long, examples=1000, update=True) == 50
+    assert checkpoint_interval(long, examples=240, update=True) == 30
+    assert checkpoint_interval(long, examples=240) == 50
 
 
 def test_resume_without_a_checkpoint_trains_from_the_start(

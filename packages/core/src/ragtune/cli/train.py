@@ -33,6 +33,7 @@ _SETTINGS = tuple(
         "--max-seq-len",
         "--objective",
         "--replay",
+        "--update-epochs",
     )
 )
 

@@ -82,6 +82,13 @@ class TrainConfig:
             "forgetting them)."
         },
     )
+    update_epochs: float = field(
+        default=1.0,
+        metadata={
+            "help": "Passes over an update's records (`ragtune train --update`, and the update "
+            "`ragtune forget` trains); 0: train.epochs."
+        },
+    )
     keep_versions: int = field(
         default=5,
         metadata={
@@ -89,6 +96,11 @@ class TrainConfig:
             "current one always stays); 0 keeps all."
         },
     )
+
+    def epochs_for(self, update: bool) -> float:
+        """The passes over the data of a training run: `update_epochs` for an update (when
+        above 0), else `epochs`."""
+        return self.update_epochs if update and self.update_epochs > 0 else self.epochs
 
     def check(self) -> None:
         """Check the values' ranges.
@@ -120,6 +132,7 @@ TRAIN_RANGES = {
     "seed": SEED,
     "distill_top_k": counts(1, 1_000_000),
     "replay": SHARE,
+    "update_epochs": Range(0, 10_000),
     "keep_versions": counts(0),
 }
 

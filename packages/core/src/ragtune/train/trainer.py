@@ -368,7 +368,7 @@ def _trainer(
     )
     arguments = SFTConfig(
         output_dir=str(output),
-        num_train_epochs=settings.epochs,
+        num_train_epochs=settings.epochs_for(continued),
         max_steps=settings.max_steps,
         learning_rate=settings.lr,
         lr_scheduler_type="cosine",
@@ -382,7 +382,9 @@ def _trainer(
         completion_only_loss=True,
         eval_strategy="epoch" if val_data is not None else "no",
         save_strategy="steps",
-        save_steps=checkpoint_interval(settings, len(train_data), _process_state().num_processes),
+        save_steps=checkpoint_interval(
+            settings, len(train_data), _process_state().num_processes, update=continued
+        ),
         save_total_limit=2,
         logging_steps=1,
         report_to="none",
@@ -538,7 +540,9 @@ def _continued(base: BaseModel, folder: Path) -> Any:
     return PeftModel.from_pretrained(base.model, str(folder), is_trainable=True)
 
 
-def checkpoint_interval(settings: Any, examples: int, processes: int = 1) -> int:
+def checkpoint_interval(
+    settings: Any, examples: int, processes: int = 1, *, update: bool = False
+) -> int:
     """Steps between checkpoints: `train.checkpoint_steps`, or less in a short run, so that
     every run saves at least four checkpoints (a killed 30-step run keeps its work)."""
     per_step = settings.batch_size * settings.grad_accum * max(processes, 1)
@@ -546,7 +550,7 @@ def checkpoint_interval(settings: Any, examples: int, processes: int = 1) -> int
     planned = (
         settings.max_steps
         if settings.max_steps > 0
-        else max(1, math.ceil(per_epoch * settings.epochs))
+        else max(1, math.ceil(per_epoch * settings.epochs_for(update)))
     )
     return int(max(1, min(settings.checkpoint_steps, planned // 4)))
 
