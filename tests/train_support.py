@@ -1,7 +1,7 @@
 """Helpers of the train stage tests (`test_train.py`, `test_train_resume.py`): a workspace with
 synthesized training data, the training settings of the tiny model, what an adapter folder holds,
-and a spy on the trainer that can crash a run after a checkpoint (imported as `train_support`;
-tests/ is on sys.path)."""
+a spy on the trainer that can crash a run after a checkpoint, and small hand-made adapter version
+folders (imported as `train_support`; tests/ is on sys.path)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from transformers import TrainerCallback
 
 import ragtune.train.trainer as trainer_module
 from ragtune.config import MemoryConfig, load_config
 from ragtune.corpus.tables import write_text_units
 from ragtune.corpus.types import TextUnit
+from ragtune.manifest import MANIFEST, Manifest
 from ragtune.workspace import Workspace
 
 PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
@@ -148,3 +150,48 @@ def patch_trainer(monkeypatch: pytest.MonkeyPatch, *, crash_after: int | None = 
 
     monkeypatch.setattr(trainer_module, "_trainer", wrapped)
     return spy
+
+
+WEIGHTS = "adapter_model.safetensors"
+
+
+def write_version(
+    folder: Path,
+    version: int | None,
+    *,
+    adapter: str = "default",
+    parent: int | None = None,
+    weights: bool = True,
+    value: float | None = None,
+) -> Path:
+    """A version folder as training writes it, small: its manifest (without the version
+    fields when `version` is None: an adapter from before versions) and a safetensors file
+    whose one tensor is filled with `value` (default the version number)."""
+    folder.mkdir(parents=True)
+    number = version or 1
+    Manifest(
+        adapter=adapter,
+        base_model={"spec": "hf:fake", "source": "fake", "weights_sha256": "0" * 64},
+        corpus_sha256="0" * 64,
+        data_card={},
+        hyperparameters={},
+        metrics={"steps": 2, "val_loss": 1.25 * number},
+        version=number,
+        parent=parent,
+        added={"records": 10 * number, "replayed": number},
+        created=f"2026-01-0{number}T00:00:00+00:00",
+    ).write(folder)
+    if version is None:
+        path = folder / MANIFEST
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("version", "parent", "added", "created"):
+            del data[key]
+        path.write_text(json.dumps(data), encoding="utf-8")
+    if weights:
+        filled = float(value if value is not None else number)
+        save_file({"lora_B": torch.full((2, 2), filled)}, str(folder / WEIGHTS))
+    return folder
+
+
+def names_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())

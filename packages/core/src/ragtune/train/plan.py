@@ -72,8 +72,9 @@ def update_plan(workspace: Workspace, config: TrainInputs, parent: int | None) -
             path=version.folder,
         )
     records = _records(workspace)
-    new = [n for n, (_, r) in enumerate(records) if record_hash(r) not in seen.records]
-    old = [n for n, (_, r) in enumerate(records) if record_hash(r) in seen.records]
+    hashes = [record_hash(record) for _, record in records]
+    new = [n for n, digest in enumerate(hashes) if digest not in seen.records]
+    old = [n for n, digest in enumerate(hashes) if digest in seen.records]
     if not new:
         raise RagtuneError(
             f"nothing new to train: adapter {settings.adapter!r} v{number} was trained on every "
@@ -81,12 +82,12 @@ def update_plan(workspace: Workspace, config: TrainInputs, parent: int | None) -
             "`ragtune synthesize` first",
             path=workspace.train_path,
         )
-    ranked = sorted(old, key=lambda n: content_hash(str(settings.seed), record_hash(records[n][1])))
+    ranked = sorted(old, key=lambda n: content_hash(str(settings.seed), hashes[n]))
     replayed = ranked[: round(settings.replay * len(old))]
     chosen = {*new, *replayed}
     lines = [line for n, (line, _) in enumerate(records) if n in chosen]
     trained = Trained(
-        seen.records | {record_hash(records[n][1]) for n in new},
+        seen.records | {hashes[n] for n in new},
         seen.units | _units_of([records[n][1] for n in new]),
     )
     return Plan(lines, len(new), len(replayed), trained, version)
