@@ -134,11 +134,19 @@ class ChatRagTune(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         used: list[TokenUsage] = []
+        answered: list[int | None] = []
+
+        def ended(usage: TokenUsage) -> None:
+            # (called as generation ends, under the model's lock: the version that answered,
+            # before another call can follow a newer one)
+            used.append(usage)
+            answered.append(self.model.version)
+
         pieces = self.model.stream(
             self._prompt(messages),
             max_new_tokens=kwargs.get("max_tokens", self.max_tokens),
             temperature=kwargs.get("temperature", self.temperature),
-            on_usage=used.append,
+            on_usage=ended,
         )
         for piece in cut_at_stop(pieces, self._stops(stop)):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
@@ -148,7 +156,7 @@ class ChatRagTune(BaseChatModel):
         last = AIMessageChunk(
             content="",
             usage_metadata=usage_metadata(used[0] if used else TokenUsage()),
-            response_metadata=self._metadata(self.model.version),
+            response_metadata=self._metadata(answered[0] if answered else self.model.version),
             chunk_position="last",
         )
         yield ChatGenerationChunk(message=last)
